@@ -1,0 +1,67 @@
+"""musicvid: turn a song into a music video with generative models.
+
+``import musicvid`` is light: torch, diffusers, librosa and PyAV load only when a stage
+that needs them runs.
+"""
+
+from __future__ import annotations
+
+from .config import (DEFAULT_SDXL_MODEL, DEFAULT_SVD_MODEL, Genre, Palette, Profile,
+                     RenderConfig, Style, parse_fps)
+from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, InvalidOptionError,
+                     MissingDependencyError, ModelLoadError, MusicVidError, OutputError,
+                     RenderCancelled, StoryboardError, UnknownStageError)
+from .hookspecs import hookimpl
+from .pipeline import Pipeline, RenderResult, analyze, render
+from .planning import plan
+from .plugins import get_plugin_manager, list_stages
+from .protocols import (Analyzer, CompositeResult, Compositor, KeyframeGenerator,
+                        MotionGenerator, ProgressCallback, StageContext)
+from .types import Analysis, Clip, Keyframe, Section, Shot, Storyboard, frame_count_for
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_SDXL_MODEL",
+    "DEFAULT_SVD_MODEL",
+    "Analysis",
+    "Analyzer",
+    "AudioDecodeError",
+    "AudioError",
+    "AudioNotFoundError",
+    "Clip",
+    "CompositeResult",
+    "Compositor",
+    "Genre",
+    "InvalidOptionError",
+    "Keyframe",
+    "KeyframeGenerator",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "MotionGenerator",
+    "MusicVidError",
+    "OutputError",
+    "Palette",
+    "Pipeline",
+    "Profile",
+    "ProgressCallback",
+    "RenderCancelled",
+    "RenderConfig",
+    "RenderResult",
+    "Section",
+    "Shot",
+    "StageContext",
+    "Storyboard",
+    "StoryboardError",
+    "Style",
+    "UnknownStageError",
+    "__version__",
+    "analyze",
+    "frame_count_for",
+    "get_plugin_manager",
+    "hookimpl",
+    "list_stages",
+    "parse_fps",
+    "plan",
+    "render",
+]

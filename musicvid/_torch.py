@@ -1,0 +1,53 @@
+"""Guarded imports of the optional model stack (torch, diffusers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import MissingDependencyError
+
+INSTALL_HINT = (
+    "install the model extra: pip install 'torch==2.13.0' 'musicvid[models]' "
+    "(for a CUDA GPU, install the torch build for your CUDA version first: "
+    "https://pytorch.org/get-started/locally/)"
+)
+
+
+def require_torch(stage: str | None = None, plugin: str | None = None) -> Any:
+    """Import torch or raise :class:`MissingDependencyError` saying how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            f"generating images needs PyTorch, which is not installed; {INSTALL_HINT}",
+            stage=stage, plugin=plugin) from None
+    return torch
+
+
+def require_diffusers(stage: str | None = None, plugin: str | None = None) -> Any:
+    require_torch(stage, plugin)
+    try:
+        import diffusers
+    except ImportError:
+        raise MissingDependencyError(
+            f"generating images needs diffusers and transformers; {INSTALL_HINT}",
+            stage=stage, plugin=plugin) from None
+    return diffusers
+
+
+def resolve_device(requested: str) -> str:
+    """``cuda`` when asked for and present (else ``mps``/``cpu``), otherwise ``requested``."""
+    torch = require_torch()
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    return requested
+
+
+def torch_dtype(name: str, device: str) -> Any:
+    torch = require_torch()
+    if device == "cpu" and name == "float16":
+        return torch.float32  # fp16 matmuls are not supported/fast on CPU
+    return {"float32": torch.float32, "float16": torch.float16,
+            "bfloat16": torch.bfloat16}[name]

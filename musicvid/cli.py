@@ -1,0 +1,186 @@
+"""The ``musicvid`` command: render, analyze, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Genre, Palette, Profile, RenderConfig, Style
+from .errors import MusicVidError
+
+log = logging.getLogger("musicvid.cli")
+
+
+class _Progress:
+    """A tqdm bar per stage on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.stage = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if stage == "motion" and self.bar is not None and self.stage == "composite":
+            self.bar.set_postfix_str(message, refresh=True)  # motion streams into the encoder
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=max(total, 1), desc=f"{stage:<10}", unit="", leave=True,
+                            file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} {elapsed}<{remaining} {postfix}")
+        if self.bar is not None:
+            if total and total != self.bar.total:
+                self.bar.total = total
+            self.bar.n = done
+            self.bar.set_postfix_str(message, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--genre", choices=Genre.values(), default=None)
+    p.add_argument("--style", choices=Style.values(), default=None)
+    p.add_argument("--palette", choices=Palette.values(), default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--profile", choices=Profile.values(), default=None,
+                   help="cpu (default; SOTA_CPU_ONLY=1) or gpu (SOTA_CPU_ONLY=0)")
+    p.add_argument("--fps", default=None, help="frames per second: 24, 25, 30, 29.97, 30000/1001")
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--keyframe-width", type=int, default=None)
+    p.add_argument("--keyframe-height", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps per keyframe")
+    p.add_argument("--sdxl-model", default=None,
+                   help="hub id or local directory (env MUSICVID_SDXL_MODEL)")
+    p.add_argument("--svd-model", default=None,
+                   help="hub id or local directory (env MUSICVID_SVD_MODEL)")
+    p.add_argument("--analyzer", default=None, help="analyzer stage name")
+    p.add_argument("--keyframes", default=None, help="keyframe stage name (default sdxl)")
+    p.add_argument("--motion", default=None, help="motion stage name (default kenburns)")
+    p.add_argument("--compositor", default=None, help="compositor stage name")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="stage cache (env MUSICVID_CACHE_DIR)")
+    p.add_argument("--no-cache", action="store_true", help="do not reuse or keep results")
+
+
+def _config(args: argparse.Namespace) -> RenderConfig:
+    keys = ["genre", "style", "palette", "seed", "fps", "width", "height", "keyframe_width",
+            "keyframe_height", "steps", "sdxl_model", "svd_model", "analyzer", "keyframes",
+            "motion", "compositor", "cache_dir"]
+    overrides = {k: getattr(args, k, None) for k in keys}
+    if getattr(args, "no_cache", False):
+        overrides["use_cache"] = False
+    return RenderConfig.create(profile=getattr(args, "profile", None), **overrides)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .pipeline import render
+    from .types import Storyboard
+
+    config = _config(args)
+    board = Storyboard.load(args.storyboard) if args.storyboard else None
+    progress = _Progress(args.quiet)
+    try:
+        result = render(args.audio, args.output, config, progress=progress, storyboard=board)
+    finally:
+        progress.close()
+    c = result.composite
+    sys.stderr.write(
+        f"wrote {c.path}: {c.frame_count} frames at {config.fps} fps, "
+        f"video {c.video_duration:.3f}s / audio {c.audio_duration:.3f}s, "
+        f"{result.stats['keyframes_generated']} keyframes generated, "
+        f"{result.stats['keyframes_cached']} from cache\n")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .pipeline import analyze
+
+    config = _config(args)
+    analysis = analyze(args.audio, config)
+    data = analysis.to_dict()
+    if not args.curves:
+        data.pop("energy", None)
+        data.pop("onset", None)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import list_stages
+
+    rows = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
+             "package": e.distribution or ("musicvid (built in)"
+                                           if e.plugin.startswith("musicvid.") else "")}
+            for e in list_stages()]
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['kind']:<11} {r['name']:<16} {r['plugin']}"
+                             f"{'  [' + r['package'] + ']' if r['package'] else ''}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="musicvid",
+                                description="Turn a song into a music video.")
+    p.add_argument("--version", action="version", version=f"musicvid {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log each stage")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("render", help="render AUDIO to an MP4", parents=[common])
+    r.add_argument("audio", type=Path)
+    r.add_argument("-o", "--output", type=Path, required=True)
+    r.add_argument("--storyboard", type=Path, default=None,
+                   help="render exactly this plan (JSON from `musicvid plan`)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_render_options(r)
+    r.set_defaults(func=cmd_render)
+
+    a = sub.add_parser("analyze", help="print the analysis of AUDIO as JSON", parents=[common])
+    a.add_argument("audio", type=Path)
+    a.add_argument("--curves", action="store_true", help="include energy/onset curves")
+    _add_render_options(a)
+    a.set_defaults(func=cmd_analyze)
+
+    pl = sub.add_parser("plugins", help="list registered stages and where they come from", parents=[common])
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except MusicVidError as exc:
+        sys.stderr.write(f"musicvid: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("musicvid: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The built-in stages, each a plugin registered like a third-party one."""

@@ -1,0 +1,14 @@
+"""Test helpers for musicvid and its plugins: tiny real models, click tracks, fake stages.
+
+``python -m musicvid.testing tiny-models DIR`` writes ``DIR/sdxl`` and ``DIR/svd``.
+"""
+
+from __future__ import annotations
+
+from .audio import click_track, write_click_track, write_wav
+from .fakes import FakeAnalyzer, FakeStagesPlugin, SolidKeyframes
+from .tiny_models import build_tiny_sdxl, build_tiny_svd, write_tiny_models
+
+__all__ = ["FakeAnalyzer", "FakeStagesPlugin", "SolidKeyframes", "build_tiny_sdxl",
+           "build_tiny_svd", "click_track", "write_click_track", "write_tiny_models",
+           "write_wav"]

@@ -1,0 +1,53 @@
+"""A pytest plugin for musicvid and its plugin authors (loaded via the ``pytest11`` entry point).
+
+Fixtures:
+
+- ``musicvid_tiny_models``: a session-wide folder with ``sdxl`` and ``svd`` tiny random
+  pipelines (real diffusers classes, random weights; needs the ``models`` extra).
+- ``musicvid_click_track``: a factory ``(bpm=120, duration=20.0, name=...) -> (path, beats)``.
+- ``musicvid_isolated``: a fresh plugin manager that loads no installed plugins and a
+  private cache directory; use it (or make it autouse in your conftest) so the machine's
+  plugins and cache never leak into tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def musicvid_tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from .tiny_models import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("musicvid-tiny-models"))
+
+
+@pytest.fixture
+def musicvid_click_track(tmp_path: Path) -> Callable[..., tuple[Path, list[float]]]:
+    from .audio import write_click_track
+
+    def make(bpm: Any = 120, duration: float = 20.0, name: str | None = None,
+             **kw: Any) -> tuple[Path, list[float]]:
+        path = tmp_path / (name or f"click_{bpm}_{duration:g}.wav")
+        beats = write_click_track(path, bpm, duration, **kw)
+        return path, beats
+
+    return make
+
+
+@pytest.fixture
+def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from ..plugins import reset_plugin_manager
+
+    cache = tmp_path / "musicvid-cache"
+    monkeypatch.setenv("MUSICVID_LOAD_PLUGINS", "")
+    monkeypatch.setenv("MUSICVID_CACHE_DIR", str(cache))
+    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "SOTA_CPU_ONLY"):
+        monkeypatch.delenv(var, raising=False)
+    reset_plugin_manager()
+    yield cache
+    reset_plugin_manager()

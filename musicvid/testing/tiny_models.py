@@ -1,0 +1,144 @@
+"""Tiny random SDXL and SVD pipelines, built offline and saved with ``save_pretrained``.
+
+They load through the same ``from_pretrained`` path as the real models, so tests exercise
+the real loading and generation code in well under a second per image.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_tiny_sdxl", "build_tiny_svd", "write_tiny_models", "write_tiny_tokenizer"]
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character map."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), ord("ÿ") + 1)))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def write_tiny_tokenizer(directory: Path) -> Any:
+    """A byte-level CLIP tokenizer from a hand-written vocab (no download)."""
+    from transformers import CLIPTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    chars = list(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for ch in chars:
+        vocab.setdefault(ch, len(vocab))
+    for ch in chars:
+        vocab.setdefault(ch + "</w>", len(vocab))
+    merges = ["#version: 0.2", "t h", "th e</w>", "a n", "an d</w>", "i n", "in g</w>"]
+    for m in merges[1:]:
+        a, b = m.split()
+        vocab.setdefault(a + b, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (directory / "merges.txt").write_text("\n".join(merges) + "\n", encoding="utf-8")
+    return CLIPTokenizer.from_pretrained(str(directory), model_max_length=77)
+
+
+def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``StableDiffusionXLPipeline`` to ``directory``; return it."""
+    import tempfile
+
+    import torch
+    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
+                           UNet2DConditionModel)
+    from transformers import (CLIPTextConfig, CLIPTextModel,
+                              CLIPTextModelWithProjection)
+
+    out = Path(directory)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32,
+        in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True,
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8, 16, 16, 16], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4, norm_num_groups=8, sample_size=128,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear",
+        timestep_spacing="leading")
+    text_cfg = dict(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
+                    layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
+                    pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_cfg))
+    with tempfile.TemporaryDirectory() as tok_dir:
+        tokenizer = write_tiny_tokenizer(Path(tok_dir))
+        pipe = StableDiffusionXLPipeline(
+            vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+            tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
+            add_watermarker=False)
+        pipe.save_pretrained(str(out))
+    return out
+
+
+def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``StableVideoDiffusionPipeline`` to ``directory``; return it."""
+    import torch
+    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
+                           StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig,
+                              CLIPVisionModelWithProjection)
+
+    out = Path(directory)
+    torch.manual_seed(seed)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32, num_attention_heads=(2, 4),
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=24,
+    )
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"], latent_channels=4,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+        interpolation_type="linear", num_train_timesteps=1000, prediction_type="v_prediction",
+        sigma_max=700.0, sigma_min=0.002, steps_offset=1, timestep_spacing="leading",
+        timestep_type="continuous", trained_betas=None, use_karras_sigmas=True)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
+        image_size=224, intermediate_size=37, patch_size=32))
+    feature_extractor = CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224})
+    pipe = StableVideoDiffusionPipeline(
+        vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
+        feature_extractor=feature_extractor)
+    pipe.save_pretrained(str(out))
+    return out
+
+
+def write_tiny_models(directory: str | Path) -> dict[str, Path]:
+    """``directory/sdxl`` and ``directory/svd``, built if missing."""
+    root = Path(directory)
+    out = {}
+    for name, build in (("sdxl", build_tiny_sdxl), ("svd", build_tiny_svd)):
+        target = root / name
+        if not (target / "model_index.json").is_file():
+            build(target)
+        out[name] = target
+    return out

@@ -1,0 +1,246 @@
+"""The data that flows between stages: pure dataclasses, serialisable to JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import parse_fps
+from .errors import OutputError, StoryboardError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
+
+__all__ = [
+    "Analysis",
+    "Clip",
+    "Keyframe",
+    "Section",
+    "Shot",
+    "Storyboard",
+    "frame_count_for",
+]
+
+
+def frame_count_for(duration: float, fps: Fraction) -> int:
+    """N = round(duration × fps): the number of video frames a song of ``duration`` gets."""
+    return max(1, int(round(Fraction(duration) * fps)))
+
+
+@dataclass
+class Section:
+    """A stretch of the song: ``label`` is its role, ``group`` is shared by repeats."""
+
+    start: float
+    end: float
+    label: str = "verse"
+    group: int = 0
+    energy: float = 0.5
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Analysis:
+    """What the analyzer heard. Times in seconds; curves sampled at ``curve_fps``."""
+
+    duration: float
+    sample_rate: int
+    tempo: float
+    beats: list[float]
+    tempo_confidence: float = 0.0
+    downbeats: list[float] = field(default_factory=list)
+    meter: int = 4
+    curve_fps: float = 30.0
+    energy: list[float] = field(default_factory=list)
+    onset: list[float] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    key: str | None = None
+    mode: str | None = None
+    descriptors: dict[str, float] = field(default_factory=dict)
+    audio_sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Analysis:
+        data = dict(data)
+        data["sections"] = [Section(**s) for s in data.get("sections", [])]
+        return cls(**data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def energy_at(self, t: float) -> float:
+        """Energy (0..1) at time ``t``, or 0.5 when no curve was computed."""
+        if not self.energy:
+            return 0.5
+        i = min(len(self.energy) - 1, max(0, int(t * self.curve_fps)))
+        return float(self.energy[i])
+
+    def section_at(self, t: float) -> Section | None:
+        for s in self.sections:
+            if s.start <= t < s.end:
+                return s
+        return self.sections[-1] if self.sections else None
+
+
+@dataclass
+class Shot:
+    """One shot: frames [start_frame, end_frame) of the video, made from one keyframe."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    prompt: str
+    seed: int
+    negative_prompt: str = ""
+    section: str = "verse"
+    section_index: int = 0
+    group: int = 0
+    motion: dict[str, Any] = field(default_factory=lambda: {"kind": "auto"})
+    transition: str = "cut"
+    energy: float = 0.5
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+@dataclass
+class Storyboard:
+    """Shots that tile frames [0, frame_count) exactly, at ``fps``."""
+
+    fps: Fraction
+    frame_count: int
+    shots: list[Shot]
+    width: int = 1280
+    height: int = 720
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fps = parse_fps(self.fps)
+
+    def validate(self) -> None:
+        """Raise :class:`StoryboardError` unless the shots tile [0, frame_count)."""
+        if not self.shots:
+            raise StoryboardError("the storyboard has no shots")
+        expected = 0
+        for shot in self.shots:
+            if shot.start_frame != expected or shot.end_frame <= shot.start_frame:
+                raise StoryboardError(
+                    f"shot {shot.index} covers frames [{shot.start_frame}, {shot.end_frame}) but"
+                    f" must start at frame {expected} and be at least one frame long"
+                )
+            expected = shot.end_frame
+        if expected != self.frame_count:
+            raise StoryboardError(
+                f"shots end at frame {expected} but the song has {self.frame_count} frames"
+            )
+
+    def time_of(self, frame: int) -> float:
+        return float(Fraction(frame) / self.fps)
+
+    def to_dict(self) -> dict[str, Any]:
+        shots = []
+        for s in self.shots:
+            d = asdict(s)
+            d["start"] = round(self.time_of(s.start_frame), 6)
+            d["end"] = round(self.time_of(s.end_frame), 6)
+            shots.append(d)
+        fps_num = float(self.fps) if self.fps.denominator != 1 else int(self.fps)
+        return {
+            "fps": fps_num,
+            "fps_rational": f"{self.fps.numerator}/{self.fps.denominator}",
+            "frame_count": self.frame_count,
+            "width": self.width,
+            "height": self.height,
+            "meta": self.meta,
+            "shots": shots,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Storyboard:
+        try:
+            fps = parse_fps(data.get("fps_rational") or data["fps"])
+            shots = []
+            fields = set(Shot.__dataclass_fields__)
+            for i, raw in enumerate(data["shots"]):
+                kw = {k: v for k, v in raw.items() if k in fields}
+                kw.setdefault("index", i)
+                shots.append(Shot(**kw))
+            frame_count = int(data.get("frame_count") or (shots[-1].end_frame if shots else 0))
+            board = cls(fps=fps, frame_count=frame_count, shots=shots,
+                        width=int(data.get("width", 1280)), height=int(data.get("height", 720)),
+                        meta=dict(data.get("meta", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoryboardError(f"malformed storyboard: {exc}") from None
+        board.validate()
+        return board
+
+    @classmethod
+    def load(cls, path: str | Path) -> Storyboard:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoryboardError(f"storyboard file not found: {p}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoryboardError(f"{p} is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+@dataclass
+class Keyframe:
+    """The still a shot is made from, and what made it."""
+
+    image: Image.Image
+    prompt: str = ""
+    seed: int = 0
+    model: str = ""
+    key: str = ""
+
+
+@dataclass
+class Clip:
+    """A lazy stream of exactly ``frame_count`` frames (H×W×3 uint8) for one shot.
+
+    ``frames`` is called once per iteration, so a clip can be replayed. Iterating checks
+    the count and shape, so a motion stage that drifts by a frame fails loudly.
+    """
+
+    frame_count: int
+    width: int
+    height: int
+    frames: Callable[[], Iterator[np.ndarray]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n = 0
+        shape = (self.height, self.width, 3)
+        for frame in self.frames():
+            if n >= self.frame_count:
+                raise OutputError(f"clip produced more than its {self.frame_count} frames",
+                                  stage="motion")
+            if frame.shape != shape:
+                raise OutputError(f"clip frame has shape {frame.shape}, expected {shape}",
+                                  stage="motion")
+            n += 1
+            yield frame
+        if n != self.frame_count:
+            raise OutputError(f"clip produced {n} frames, expected {self.frame_count}",
+                              stage="motion")

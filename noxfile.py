@@ -1,0 +1,36 @@
+"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"
+
+
+def _install(session: nox.Session, extras: str = "models,server,test") -> None:
+    session.install(TORCH)  # first and pinned: the CPU build
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (what CI runs)."""
+    _install(session)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "musicvid", "musicvid_server", "tests")
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Benchmarks with the comparison peers (kept out of the library's dependencies)."""
+    _install(session, "models,test")
+    session.install("mir_eval", "essentia", "moviepy")
+    session.run("python", "-m", "benchmarks", *session.posargs)
