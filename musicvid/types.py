@@ -107,7 +107,8 @@ class Shot:
     section_index: int = 0
     group: int = 0
     motion: dict[str, Any] = field(default_factory=lambda: {"kind": "auto"})
-    transition: str = "cut"
+    transition: str = "cut"  # how this shot begins: "cut" or "crossfade"
+    transition_frames: int = 0  # crossfade length into this shot, in frames
     energy: float = 0.5
 
     @property

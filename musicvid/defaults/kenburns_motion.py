@@ -33,7 +33,8 @@ def kenburns_path(shot: Shot, analysis: Analysis, storyboard: Storyboard
     the shot's seed, so every render of the same plan moves the same way. A short pulse
     follows the energy curve on top.
     """
-    rng = random.Random(shot.seed)
+    # shots may share a keyframe (same prompt and seed), so vary the move per shot too
+    rng = random.Random(f"{shot.seed}:{shot.index}")
     energy = min(1.0, max(0.0, shot.energy))
     amount = 0.06 + 0.16 * energy  # total zoom change over the shot
     zoom_in = rng.random() < 0.6
