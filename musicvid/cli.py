@@ -68,6 +68,31 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="hub id or local directory (env MUSICVID_SDXL_MODEL)")
     p.add_argument("--svd-model", default=None,
                    help="hub id or local directory (env MUSICVID_SVD_MODEL)")
+    p.add_argument("--few-step", default=None, choices=["turbo", "lightning", "lcm"],
+                   help="few-step sampling for SDXL-Turbo / SDXL-Lightning / LCM(-LoRA) models")
+    p.add_argument("--lora", default=None, help="a LoRA (hub id, file or folder) for SDXL")
+    p.add_argument("--tiny-vae", default=None,
+                   help="decode with an AutoencoderTiny, e.g. madebyollin/taesdxl "
+                        "(env MUSICVID_TINY_VAE)")
+    p.add_argument("--refiner-model", default=None,
+                   help="an SDXL refiner hub id or folder (env MUSICVID_REFINER_MODEL)")
+    p.add_argument("--cpu-offload", action="store_const", const=True, default=None,
+                   help="model CPU offload (GPUs with little memory)")
+    p.add_argument("--compile", action="store_const", const=True, default=None,
+                   help="torch.compile the UNet (GPU)")
+    p.add_argument("--batch-size", type=int, default=None, help="keyframes per diffusion call")
+    p.add_argument("--images", type=Path, default=None,
+                   help="folder of your pictures (with --keyframes images)")
+    p.add_argument("--image-order", choices=["order", "energy"], default=None,
+                   help="assign pictures in name order or by brightness to fit the energy")
+    p.add_argument("--init-images", type=Path, default=None,
+                   help="restyle these pictures with SDXL img2img")
+    p.add_argument("--strength", type=float, default=None,
+                   help="img2img strength, 0..1 (default 0.5)")
+    p.add_argument("--max-keyframes", type=int, default=None,
+                   help="at most this many unique keyframes; shots reuse them")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="fit keyframe count, steps and size to this many minutes")
     p.add_argument("--analyzer", default=None, help="analyzer stage name")
     p.add_argument("--keyframes", default=None, help="keyframe stage name (default sdxl)")
     p.add_argument("--motion", default=None, help="motion stage name (default kenburns)")
@@ -80,7 +105,9 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> RenderConfig:
     keys = ["genre", "style", "palette", "seed", "fps", "width", "height", "keyframe_width",
             "keyframe_height", "steps", "sdxl_model", "svd_model", "analyzer", "keyframes",
-            "motion", "compositor", "cache_dir"]
+            "motion", "compositor", "cache_dir", "few_step", "lora", "tiny_vae",
+            "refiner_model", "cpu_offload", "compile", "batch_size", "images", "image_order",
+            "init_images", "strength", "max_keyframes", "time_budget"]
     overrides = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "no_cache", False):
         overrides["use_cache"] = False

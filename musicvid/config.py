@@ -15,6 +15,7 @@ from .errors import InvalidOptionError
 __all__ = [
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
+    "FEW_STEP_PRESETS",
     "Genre",
     "Palette",
     "Profile",
@@ -26,6 +27,18 @@ __all__ = [
 
 DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_SVD_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt-1-1"
+
+
+# Few-step SDXL variants by configuration: sampler settings for each family. "lcm" also
+# loads the LCM-LoRA onto the model unless --lora names another LoRA.
+FEW_STEP_PRESETS: dict[str, dict[str, Any]] = {
+    "turbo": {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerAncestralDiscreteScheduler",
+              "scheduler_config": {"timestep_spacing": "trailing"}, "lora": None},
+    "lightning": {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerDiscreteScheduler",
+                  "scheduler_config": {"timestep_spacing": "trailing"}, "lora": None},
+    "lcm": {"steps": 6, "guidance_scale": 1.0, "scheduler": "LCMScheduler",
+            "scheduler_config": {}, "lora": "latent-consistency/lcm-lora-sdxl"},
+}
 
 
 class _Choice(str, enum.Enum):
@@ -178,6 +191,21 @@ class RenderConfig:
     use_cache: bool = True
     crf: int = 20
     preset: str = "veryfast"
+    # keyframe generation (SDXL)
+    few_step: str | None = None  # turbo | lightning | lcm
+    lora: str | None = None  # a LoRA (hub id or file/dir) fused into the SDXL UNet
+    tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesdxl) to decode
+    refiner_model: str | None = None  # an SDXL refiner run on the last refiner_fraction
+    refiner_fraction: float = 0.2
+    cpu_offload: bool = False  # model CPU offload for small-VRAM cards
+    compile: bool = False  # torch.compile the UNet (GPU)
+    batch_size: int = 1  # keyframes per diffusion call
+    images: Path | None = None  # a folder of the user's pictures (keyframes=images)
+    image_order: str = "order"  # order | energy
+    init_images: Path | None = None  # img2img from these pictures
+    strength: float = 0.5  # img2img strength
+    max_keyframes: int | None = None  # cap on unique keyframes; shots reuse them
+    time_budget: float | None = None  # minutes: choose keyframes/steps/size to fit
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -201,6 +229,28 @@ class RenderConfig:
             raise InvalidOptionError("steps", self.steps, hint="an integer from 1 to 200")
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
+        if self.few_step is not None and self.few_step not in FEW_STEP_PRESETS:
+            raise InvalidOptionError("few-step", self.few_step, list(FEW_STEP_PRESETS))
+        if self.image_order not in ("order", "energy"):
+            raise InvalidOptionError("image-order", self.image_order, ["order", "energy"])
+        if not 0.0 < float(self.strength) <= 1.0:
+            raise InvalidOptionError("strength", self.strength, hint="a number in (0, 1]")
+        if not 0.0 < float(self.refiner_fraction) < 1.0:
+            raise InvalidOptionError("refiner-fraction", self.refiner_fraction,
+                                     hint="a number in (0, 1)")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 64:
+            raise InvalidOptionError("batch-size", self.batch_size, hint="an integer from 1 to 64")
+        if self.max_keyframes is not None and (not isinstance(self.max_keyframes, int)
+                                               or self.max_keyframes < 1):
+            raise InvalidOptionError("max-keyframes", self.max_keyframes,
+                                     hint="a positive integer")
+        if self.time_budget is not None and not float(self.time_budget) > 0:
+            raise InvalidOptionError("time-budget", self.time_budget,
+                                     hint="a positive number of minutes")
+        for name in ("images", "init_images"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, Path(v))
 
     @classmethod
     def create(cls, profile: str | Profile | None = None, **overrides: Any) -> RenderConfig:
@@ -219,12 +269,27 @@ class RenderConfig:
             values["sdxl_model"] = os.environ["MUSICVID_SDXL_MODEL"]
         if os.environ.get("MUSICVID_SVD_MODEL"):
             values["svd_model"] = os.environ["MUSICVID_SVD_MODEL"]
+        if os.environ.get("MUSICVID_TINY_VAE"):
+            values["tiny_vae"] = os.environ["MUSICVID_TINY_VAE"]
+        if os.environ.get("MUSICVID_REFINER_MODEL"):
+            values["refiner_model"] = os.environ["MUSICVID_REFINER_MODEL"]
         known = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
             if key not in known:
                 raise InvalidOptionError("option", key, sorted(known))
-            if value is not None:
-                values[key] = value
+        given = {k: v for k, v in overrides.items() if v is not None}
+        few = given.get("few_step")
+        if few is not None:
+            preset = FEW_STEP_PRESETS.get(str(few))
+            if preset is None:
+                raise InvalidOptionError("few-step", few, list(FEW_STEP_PRESETS))
+            values["steps"] = preset["steps"]
+            values["guidance_scale"] = preset["guidance_scale"]
+        if values.get("profile") is Profile.GPU:
+            values.setdefault("batch_size", 4)
+        if given.get("images") is not None and given.get("keyframes") is None:
+            values["keyframes"] = "images"  # --images DIR alone means a photo video
+        values.update(given)
         return cls(**values)
 
     def replace(self, **changes: Any) -> RenderConfig:

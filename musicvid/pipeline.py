@@ -137,16 +137,21 @@ class Pipeline:
         return board
 
     # -- keyframes ----------------------------------------------------------------------
-    def _keyframe_key(self, gen: Any, shot: Shot, parts: dict[str, Any]) -> str:
-        return cache_key("keyframe", {"generator": gen.name, **parts, "prompt": shot.prompt,
-                                      "negative": shot.negative_prompt, "seed": shot.seed})
+    def _keyframe_key(self, gen: Any, shot: Shot, parts: dict[str, Any],
+                      ctx: StageContext) -> str:
+        per_shot = getattr(gen, "shot_key_parts", None)
+        extra = per_shot(shot, ctx) if per_shot is not None else {}
+        return cache_key("keyframe", {"generator": gen.name, **parts, **extra,
+                                      "prompt": shot.prompt, "negative": shot.negative_prompt,
+                                      "seed": shot.seed})
 
     def keyframes(self, board: Storyboard) -> dict[int, str]:
         """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
         ctx = self._ctx("keyframes")
+        ctx.extra["storyboard"] = board
         gen = self.stage("keyframes")
         parts = gen.cache_key_parts(ctx)
-        keys = {s.index: self._keyframe_key(gen, s, parts) for s in board.shots}
+        keys = {s.index: self._keyframe_key(gen, s, parts, ctx) for s in board.shots}
         todo: dict[str, Shot] = {}
         for shot in board.shots:
             k = keys[shot.index]

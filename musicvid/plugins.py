@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "musicvid"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.librosa_analyzer",
     "musicvid.defaults.sdxl_keyframes",
+    "musicvid.defaults.images_keyframes",
     "musicvid.defaults.kenburns_motion",
     "musicvid.defaults.pyav_compositor",
 )

@@ -1,4 +1,10 @@
-"""The default keyframe generator: Stable Diffusion XL through diffusers."""
+"""The default keyframe generator: Stable Diffusion XL through diffusers.
+
+Text-to-image by default; image-to-image from the user's pictures with ``init_images``.
+Few-step families (Turbo, Lightning, LCM) are configuration (``few_step``): a scheduler,
+a step count, a guidance scale and, for LCM, a LoRA. Loaded pipelines are kept in a small
+per-process LRU so a server reuses them across jobs.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
-from ..errors import ModelLoadError, RenderCancelled
+from ..config import DEFAULT_SDXL_MODEL, FEW_STEP_PRESETS, RenderConfig
+from ..errors import ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..types import Shot
@@ -22,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-_PIPELINES: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_PIPELINES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _LOCK = threading.Lock()
 MAX_LOADED = int(os.environ.get("MUSICVID_MAX_LOADED_PIPELINES", "1"))
 
@@ -34,6 +42,11 @@ def hf_cache_dir() -> str:
         return str(constants.HF_HUB_CACHE)
     except Exception:  # pragma: no cover - huggingface_hub always comes with diffusers
         return str(Path.home() / ".cache" / "huggingface" / "hub")
+
+
+def _is_gated(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "gated" in text or "401" in text or "403" in text or "access to model" in text
 
 
 def model_load_error(model: str, kind: str, option: str, env: str, exc: BaseException,
@@ -50,62 +63,209 @@ def model_load_error(model: str, kind: str, option: str, env: str, exc: BaseExce
                f"{hf_cache_dir()} or not downloadable: {type(exc).__name__}: {exc}). "
                f"Point {option} or {env} at a local model directory, or connect once to "
                f"download it.")
-        if gated:
+        if gated or _is_gated(exc):
             msg += (" This model is gated: accept its licence on its Hugging Face page and "
                     "set HF_TOKEN to a token of that account.")
-    return ModelLoadError(msg, stage="keyframes" if kind == "SDXL" else "motion")
+    return ModelLoadError(msg, stage="keyframes" if kind.startswith("SDXL") else "motion")
 
 
-def load_sdxl(model: str, device: str, dtype_name: str) -> Any:
-    """Load (once per process, LRU) a ``StableDiffusionXLPipeline`` from an id or folder."""
+@dataclass(frozen=True)
+class LoadOptions:
+    """Everything that changes the loaded pipeline object (the LRU key)."""
+
+    model: str
+    device: str
+    dtype: str
+    few_step: str | None = None
+    lora: str | None = None
+    tiny_vae: str | None = None
+    cpu_offload: bool = False
+    compile: bool = False
+
+    @classmethod
+    def from_config(cls, c: RenderConfig) -> LoadOptions:
+        lora = c.lora
+        if lora is None and c.few_step:
+            lora = FEW_STEP_PRESETS[c.few_step]["lora"]
+            if lora and c.sdxl_model != DEFAULT_SDXL_MODEL:
+                lora = None  # the LCM-LoRA is for the base model; a fine-tune brings its own
+        return cls(c.sdxl_model, c.device, c.dtype, c.few_step, lora, c.tiny_vae,
+                   c.cpu_offload, c.compile)
+
+
+def _load_uncached(opts: LoadOptions, device: str) -> Any:
     torch = require_torch("keyframes", "sdxl")
     diffusers = require_diffusers("keyframes", "sdxl")
-    device = resolve_device(device)
-    dtype = torch_dtype(dtype_name, device)
-    key = (model, device, str(dtype))
+    dtype = torch_dtype(opts.dtype, device)
+    try:
+        pipe = diffusers.StableDiffusionXLPipeline.from_pretrained(
+            opts.model, dtype=dtype, add_watermarker=False)
+    except Exception as exc:  # hub, file system and config errors all land here
+        raise model_load_error(opts.model, "SDXL", "--sdxl-model", "MUSICVID_SDXL_MODEL",
+                               exc) from exc
+    if opts.few_step:
+        preset = FEW_STEP_PRESETS[opts.few_step]
+        cls = getattr(diffusers, preset["scheduler"])
+        pipe.scheduler = cls.from_config(pipe.scheduler.config, **preset["scheduler_config"])
+    if opts.lora:
+        try:
+            pipe.load_lora_weights(opts.lora)
+            pipe.fuse_lora()
+            pipe.unload_lora_weights()  # fused: the adapter layers are no longer needed
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load the LoRA {opts.lora!r}: {type(exc).__name__}: {exc}. "
+                "Pass --lora with a hub id or a local .safetensors file or folder "
+                "(LoRA loading needs the peft package: pip install peft).",
+                stage="keyframes", plugin="sdxl") from exc
+    if opts.tiny_vae:
+        try:
+            pipe.vae = diffusers.AutoencoderTiny.from_pretrained(opts.tiny_vae, dtype=dtype)
+        except Exception as exc:
+            raise model_load_error(opts.tiny_vae, "SDXL tiny VAE", "--tiny-vae",
+                                   "MUSICVID_TINY_VAE", exc) from exc
+    pipe.set_progress_bar_config(disable=True)
+    if device.startswith("cuda"):
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        if hasattr(pipe.vae, "enable_slicing"):
+            pipe.vae.enable_slicing()
+            pipe.vae.enable_tiling()
+        if opts.cpu_offload:
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        if opts.compile:
+            pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
+    else:
+        pipe.to(device)
+    return pipe
+
+
+def load_sdxl(model: str | LoadOptions, device: str = "cpu", dtype_name: str = "float32") -> Any:
+    """Load (once per process, LRU) a ``StableDiffusionXLPipeline`` from an id or folder."""
+    opts = model if isinstance(model, LoadOptions) else LoadOptions(model, device, dtype_name)
+    resolved = resolve_device(opts.device)
+    key = (opts, resolved)
     with _LOCK:
         if key in _PIPELINES:
             _PIPELINES.move_to_end(key)
             return _PIPELINES[key]
-        t0 = time.perf_counter()
-        try:
-            pipe = diffusers.StableDiffusionXLPipeline.from_pretrained(
-                model, dtype=dtype, add_watermarker=False,
-)
-        except Exception as exc:  # hub, file system and config errors all land here
-            raise model_load_error(model, "SDXL", "--sdxl-model", "MUSICVID_SDXL_MODEL",
-                                   exc) from exc
-        pipe.set_progress_bar_config(disable=True)
-        pipe.to(device)
-        if device.startswith("cuda"):
-            pipe.unet.to(memory_format=torch.channels_last)
         while len(_PIPELINES) >= MAX_LOADED:
             _PIPELINES.popitem(last=False)
+        t0 = time.perf_counter()
+        pipe = _load_uncached(opts, resolved)
         _PIPELINES[key] = pipe
-        log.info("loaded SDXL %s on %s (%s) in %.1fs", model, device, dtype,
-                 time.perf_counter() - t0)
+        log.info("loaded SDXL %s on %s in %.1fs", opts.model, resolved, time.perf_counter() - t0)
         return pipe
 
 
+def forget_pipelines() -> None:
+    """Drop every loaded pipeline (frees memory; the next use reloads)."""
+    with _LOCK:
+        _PIPELINES.clear()
+
+
+def _img2img(pipe: Any) -> Any:
+    """The img2img pipeline sharing ``pipe``'s weights (no second copy in memory)."""
+    cached = getattr(pipe, "_musicvid_img2img", None)
+    if cached is None:
+        diffusers = require_diffusers("keyframes", "sdxl")
+        cached = diffusers.StableDiffusionXLImg2ImgPipeline(**pipe.components)
+        cached.set_progress_bar_config(disable=True)
+        pipe._musicvid_img2img = cached
+    return cached
+
+
+def _is_oom(exc: BaseException) -> bool:
+    torch = require_torch()
+    oom = getattr(torch.cuda, "OutOfMemoryError", None) or getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+
+
 class SDXLKeyframes:
-    """Text-to-image keyframes with ``StableDiffusionXLPipeline``."""
+    """Keyframes with ``StableDiffusionXLPipeline`` (img2img when ``init_images`` is set)."""
 
     name = "sdxl"
-    batch_size = 1
+    version = 2
 
-    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
-        c = ctx.config
-        return {"model": c.sdxl_model, "w": c.keyframe_width, "h": c.keyframe_height,
-                "steps": c.steps, "cfg": c.guidance_scale, "dtype": c.dtype}
+    @property
+    def batch_size(self) -> int:
+        return self._batch
+
+    def __init__(self) -> None:
+        self._batch = 1
 
     def preflight(self, ctx: StageContext) -> None:
         require_diffusers("keyframes", self.name)
+        self._batch = ctx.config.batch_size
+        if ctx.config.init_images is not None:
+            from .images_keyframes import list_images
+
+            list_images(ctx.config.init_images, "--init-images")  # fail fast on an empty/missing folder
+
+    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
+        c = ctx.config
+        w, h = self.size(c)
+        load = LoadOptions.from_config(c)
+        parts: dict[str, Any] = {"model": c.sdxl_model, "w": w, "h": h, "steps": c.steps,
+                                 "cfg": c.guidance_scale, "dtype": c.dtype, "v": self.version,
+                                 "few_step": load.few_step, "lora": load.lora,
+                                 "tiny_vae": load.tiny_vae}
+        if c.refiner_model:
+            parts["refiner"] = [c.refiner_model, c.refiner_fraction]
+        if c.init_images is not None:
+            parts["strength"] = c.strength
+        return parts
+
+    def shot_key_parts(self, shot: Shot, ctx: StageContext) -> dict[str, Any]:
+        """img2img: the picture a shot starts from is part of its identity."""
+        if ctx.config.init_images is None:
+            return {}
+        from .images_keyframes import assigned_image
+
+        return {"init": assigned_image(shot, ctx)[1]}
+
+    @staticmethod
+    def size(c: RenderConfig) -> tuple[int, int]:
+        return (c.keyframe_width // 8) * 8, (c.keyframe_height // 8) * 8
 
     def generate(self, shots: Sequence[Shot], ctx: StageContext) -> list[Image.Image]:
         torch = require_torch("keyframes", self.name)
         c = ctx.config
-        pipe = load_sdxl(c.sdxl_model, c.device, c.dtype)
-        w, h = (c.keyframe_width // 8) * 8, (c.keyframe_height // 8) * 8
+        pipe = load_sdxl(LoadOptions.from_config(c))
+        try:
+            return self._run(pipe, shots, ctx)
+        except RenderCancelled:
+            raise
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            log.warning("out of GPU memory for a batch of %d; retrying with CPU offload, one "
+                        "at a time", len(shots))
+            ctx.progress(0, len(shots), "GPU out of memory: retrying with CPU offload")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+                if hasattr(pipe, "enable_model_cpu_offload"):
+                    pipe.enable_model_cpu_offload()
+            images = []
+            try:
+                for s in shots:
+                    images.extend(self._run(pipe, [s], ctx))
+            except Exception as exc2:
+                if _is_oom(exc2):
+                    raise MusicVidError(
+                        f"out of GPU memory even with CPU offload at {c.keyframe_width}x"
+                        f"{c.keyframe_height}: lower --keyframe-width/--keyframe-height, use "
+                        "--profile cpu, or a --tiny-vae", stage="keyframes",
+                        plugin=self.name) from exc2
+                raise
+            return images
+
+    def _run(self, pipe: Any, shots: Sequence[Shot], ctx: StageContext) -> list[Image.Image]:
+        torch = require_torch("keyframes", self.name)
+        c = ctx.config
+        w, h = self.size(c)
 
         def on_step(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if ctx.is_cancelled():
@@ -113,13 +273,47 @@ class SDXLKeyframes:
             return kwargs
 
         generators = [torch.Generator("cpu").manual_seed(s.seed) for s in shots]
+        kwargs: dict[str, Any] = dict(
+            prompt=[s.prompt for s in shots], negative_prompt=[s.negative_prompt for s in shots],
+            num_inference_steps=c.steps, guidance_scale=c.guidance_scale, generator=generators,
+            callback_on_step_end=on_step)
+        refine = bool(c.refiner_model)
         with torch.inference_mode():
-            out = pipe(prompt=[s.prompt for s in shots],
-                       negative_prompt=[s.negative_prompt for s in shots],
-                       width=w, height=h, num_inference_steps=c.steps,
-                       guidance_scale=c.guidance_scale, generator=generators,
-                       callback_on_step_end=on_step, output_type="pil")
-        return list(out.images)
+            if c.init_images is not None:
+                from .images_keyframes import assigned_image
+
+                inits = [assigned_image(s, ctx)[0] for s in shots]
+                out = _img2img(pipe)(image=inits, strength=c.strength,
+                                     output_type="latent" if refine else "pil", **kwargs)
+            else:
+                out = pipe(width=w, height=h, output_type="latent" if refine else "pil",
+                           denoising_end=(1 - c.refiner_fraction) if refine else None, **kwargs)
+            if not refine:
+                return list(out.images)
+            refiner = load_refiner(c, pipe)
+            out = refiner(image=out.images, denoising_start=1 - c.refiner_fraction,
+                          output_type="pil", **kwargs)
+            return list(out.images)
+
+
+def load_refiner(c: RenderConfig, base: Any) -> Any:
+    """The SDXL refiner, sharing the base's second text encoder and VAE."""
+    cached = getattr(base, "_musicvid_refiner", None)
+    if cached is not None and cached[0] == c.refiner_model:
+        return cached[1]
+    diffusers = require_diffusers("keyframes", "sdxl")
+    device = resolve_device(c.device)
+    try:
+        refiner = diffusers.StableDiffusionXLImg2ImgPipeline.from_pretrained(
+            c.refiner_model, text_encoder_2=base.text_encoder_2, vae=base.vae,
+            dtype=torch_dtype(c.dtype, device), add_watermarker=False)
+    except Exception as exc:
+        raise model_load_error(str(c.refiner_model), "SDXL refiner", "--refiner-model",
+                               "MUSICVID_REFINER_MODEL", exc) from exc
+    refiner.set_progress_bar_config(disable=True)
+    refiner.to(device)
+    base._musicvid_refiner = (c.refiner_model, refiner)
+    return refiner
 
 
 @hookimpl

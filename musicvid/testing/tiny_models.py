@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_sdxl", "build_tiny_svd", "write_tiny_models", "write_tiny_tokenizer"]
+__all__ = ["build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd", "build_tiny_vae",
+           "write_tiny_models", "write_tiny_tokenizer"]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -91,6 +92,43 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
             tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
             add_watermarker=False)
         pipe.save_pretrained(str(out))
+    return out
+
+
+def build_tiny_vae(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random ``AutoencoderTiny`` (the TAESD family) for ``--tiny-vae``."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    vae = AutoencoderTiny(in_channels=3, out_channels=3, latent_channels=4,
+                          encoder_block_out_channels=(8, 8, 8, 8),
+                          decoder_block_out_channels=(8, 8, 8, 8),
+                          num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1))
+    out = Path(directory)
+    vae.save_pretrained(str(out))
+    return out
+
+
+def build_tiny_lora(sdxl_dir: str | Path, directory: str | Path, seed: int = 0,
+                    rank: int = 4) -> Path:
+    """A random LoRA for the tiny SDXL UNet, saved like a real one (needs peft)."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_pretrained(str(sdxl_dir), subfolder="unet")
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if "lora_B" in name:  # B starts at zero; make the LoRA actually do something
+                param.normal_(0, 0.5)
+    out = Path(directory)
+    StableDiffusionXLPipeline.save_lora_weights(
+        str(out), unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True)
     return out
 
 
