@@ -30,6 +30,10 @@ class _Progress:
             return
         from tqdm import tqdm
 
+        if stage == "budget":
+            if done == total:
+                sys.stderr.write(f"musicvid: {message}\n")
+            return
         if stage == "motion" and self.bar is not None and self.stage == "composite":
             self.bar.set_postfix_str(message, refresh=True)  # motion streams into the encoder
             return
@@ -131,6 +135,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"video {c.video_duration:.3f}s / audio {c.audio_duration:.3f}s, "
         f"{result.stats['keyframes_generated']} keyframes generated, "
         f"{result.stats['keyframes_cached']} from cache\n")
+    budget = result.stats.get("budget")
+    if budget:
+        took = result.stats["timings"]["total"]
+        sys.stderr.write(f"time: {took / 60:.1f} min (estimated {budget['estimate_s'] / 60:.1f} "
+                         f"min, budget {config.time_budget:g} min)\n")
     return 0
 
 

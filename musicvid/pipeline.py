@@ -9,6 +9,7 @@ memory does not grow with the song's length.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from . import planning
 from ._clipcache import read_clip, recording
+from .budget import BudgetPlan
 from .cache import Cache, cache_key, file_sha256
 from .config import RenderConfig
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError
@@ -136,6 +138,51 @@ class Pipeline:
         ctx.progress(1, 1, f"{len(board.shots)} shots")
         return board
 
+    # -- time budget --------------------------------------------------------------------
+    def _set_config(self, config: RenderConfig) -> None:
+        self.config = config
+        self.ctx.config = config
+
+    def fit_budget(self, analysis: Analysis, started: float) -> BudgetPlan | None:
+        """Choose keyframe count, steps and size to fit ``config.time_budget`` minutes."""
+        from .budget import Costs, choose, measure_encode_fps
+
+        ctx = self._ctx("budget")
+        gen = self.stage("keyframes")
+        calibrate = getattr(gen, "calibrate", None)
+        if calibrate is None:
+            log.info("the %s keyframe stage has no costs to fit a time budget to", gen.name)
+            return None
+        c = self.config
+        key = cache_key("calibration", {"generator": gen.name, **gen.cache_key_parts(ctx),
+                                        "device": c.device, "threads": os.cpu_count()})
+        measured = self.cache.get_json("calibration", key)
+        if measured is None:
+            ctx.progress(0, 1, "measuring this machine's speed")
+            measured = calibrate(ctx)
+            self.cache.put_json("calibration", key, measured)
+        measured["load_s"] = 0.0  # whatever loading took is already in the elapsed time
+        costs = Costs(**measured)
+        n_frames = frame_count_for(analysis.duration, c.fps)
+        enc_fps = measure_encode_fps(c.width, c.height, c.preset, c.crf)
+        other = n_frames / enc_fps
+        # the unconstrained plan tells how many keyframes the song could use
+        full = planning.plan(analysis, c.replace(time_budget=None, max_keyframes=None))
+        most = len({(s.prompt, s.negative_prompt, s.seed) for s in full.shots})
+        fewest = len({sec.group for sec in analysis.sections}) or 1
+        elapsed = time.perf_counter() - started
+        plan = choose(c.time_budget * 60.0 - elapsed, costs, steps=c.steps,
+                      width=c.keyframe_width, height=c.keyframe_height, min_keyframes=fewest,
+                      max_keyframes=most, other_s=other,
+                      min_steps=c.steps if c.few_step else None)
+        plan.estimate_s += elapsed
+        self._set_config(c.replace(max_keyframes=plan.keyframes, steps=plan.steps,
+                                   keyframe_width=plan.width, keyframe_height=plan.height))
+        self.stats["budget"] = plan.to_dict()
+        ctx.progress(1, 1, plan.summary())
+        log.info("time budget %.0f min: %s", c.time_budget, plan.summary())
+        return plan
+
     # -- keyframes ----------------------------------------------------------------------
     def _keyframe_key(self, gen: Any, shot: Shot, parts: dict[str, Any],
                       ctx: StageContext) -> str:
@@ -235,6 +282,8 @@ class Pipeline:
         self.preflight()
         analysis = self.analyze(audio)
         if storyboard is None:
+            if self.config.time_budget:
+                self.fit_budget(analysis, t_all)
             storyboard = self.plan(analysis)
         else:
             storyboard.validate()

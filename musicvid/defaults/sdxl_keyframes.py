@@ -226,6 +226,40 @@ class SDXLKeyframes:
 
         return {"init": assigned_image(shot, ctx)[1]}
 
+    def calibrate(self, ctx: StageContext) -> dict[str, float]:
+        """Seconds for one denoising step, the text encoders and one VAE decode, measured
+        here at the configured size (see :mod:`musicvid.budget`)."""
+        torch = require_torch("keyframes", self.name)
+        c = ctx.config
+        w, h = self.size(c)
+        t0 = time.perf_counter()
+        pipe = load_sdxl(LoadOptions.from_config(c))
+        load_s = time.perf_counter() - t0
+        cfg = c.guidance_scale > 1.0
+        device = pipe._execution_device
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            pe, npe, pooled, npooled = pipe.encode_prompt(
+                "calibration prompt", device=device, do_classifier_free_guidance=cfg,
+                negative_prompt="blurry")
+            text_s = time.perf_counter() - t0
+            if cfg:
+                pe, pooled = torch.cat([npe, pe]), torch.cat([npooled, pooled])
+            batch = pe.shape[0]
+            dtype = pipe.unet.dtype
+            latents = torch.randn(batch, pipe.unet.config.in_channels, h // 8, w // 8,
+                                  generator=torch.Generator("cpu").manual_seed(0)).to(device, dtype)
+            time_ids = torch.tensor([[h, w, 0, 0, h, w]] * batch, dtype=dtype, device=device)
+            t0 = time.perf_counter()
+            pipe.unet(latents, torch.tensor(500, device=device), encoder_hidden_states=pe,
+                      added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids})
+            step_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pipe.vae.decode(latents[:1].to(pipe.vae.dtype))
+            decode_s = time.perf_counter() - t0
+        return {"step_s": step_s, "text_s": text_s, "decode_s": decode_s, "width": w,
+                "height": h, "load_s": load_s}
+
     @staticmethod
     def size(c: RenderConfig) -> tuple[int, int]:
         return (c.keyframe_width // 8) * 8, (c.keyframe_height // 8) * 8
