@@ -206,6 +206,11 @@ class RenderConfig:
     strength: float = 0.5  # img2img strength
     max_keyframes: int | None = None  # cap on unique keyframes; shots reuse them
     time_budget: float | None = None  # minutes: choose keyframes/steps/size to fit
+    # where the work runs
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start or join a local Ray instance
+    ray_workers: int | None = None  # None: one per GPU in the cluster
+    ray_gpus_per_worker: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -247,6 +252,8 @@ class RenderConfig:
         if self.time_budget is not None and not float(self.time_budget) > 0:
             raise InvalidOptionError("time-budget", self.time_budget,
                                      hint="a positive number of minutes")
+        if self.executor not in ("local", "ray"):
+            raise InvalidOptionError("executor", self.executor, ["local", "ray"])
         for name in ("images", "init_images"):
             v = getattr(self, name)
             if v is not None:
@@ -269,6 +276,11 @@ class RenderConfig:
             values["sdxl_model"] = os.environ["MUSICVID_SDXL_MODEL"]
         if os.environ.get("MUSICVID_SVD_MODEL"):
             values["svd_model"] = os.environ["MUSICVID_SVD_MODEL"]
+        if os.environ.get("MUSICVID_RAY_ADDRESS"):
+            values["executor"] = "ray"
+            values["ray_address"] = os.environ["MUSICVID_RAY_ADDRESS"]
+        if os.environ.get("MUSICVID_EXECUTOR"):
+            values["executor"] = os.environ["MUSICVID_EXECUTOR"]
         if os.environ.get("MUSICVID_TINY_VAE"):
             values["tiny_vae"] = os.environ["MUSICVID_TINY_VAE"]
         if os.environ.get("MUSICVID_REFINER_MODEL"):

@@ -51,6 +51,19 @@ class MusicVidError(Exception):
         where = "/".join(p for p in (self.stage, self.plugin) if p)
         return f"[{where}] {self.message}" if where else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # subclasses take other constructor arguments: rebuild from the state instead, so
+        # errors survive pickling (worker processes, Ray)
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[MusicVidError], args: tuple[object, ...],
+             state: dict[str, object]) -> MusicVidError:
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class InvalidOptionError(MusicVidError, ValueError):
     """An option value outside the allowed set; the message lists the valid ones."""

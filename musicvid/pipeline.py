@@ -23,6 +23,7 @@ from ._clipcache import read_clip, recording
 from .budget import BudgetPlan
 from .cache import Cache, cache_key, file_sha256
 from .config import RenderConfig
+from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
@@ -69,6 +70,7 @@ class Pipeline:
         self.stats: dict[str, Any] = {"keyframes_generated": 0, "keyframes_cached": 0,
                                       "analysis_cached": False, "timings": {}}
         self._stages: dict[str, Any] = {}
+        self._executor: Any = None
 
     # -- stages -------------------------------------------------------------------------
     def stage(self, kind: str) -> Any:
@@ -79,6 +81,12 @@ class Pipeline:
             entry = get_stage(kind, name)
             self._stages[kind] = entry.factory()
         return self._stages[kind]
+
+    @property
+    def executor(self) -> Any:
+        if self._executor is None:
+            self._executor = get_executor(self.config.executor, self.stage, self.config)
+        return self._executor
 
     def preflight(self) -> None:
         """Let each stage fail fast (missing torch, bad model option) before any work."""
@@ -214,35 +222,45 @@ class Pipeline:
         t0 = time.perf_counter()
         items = list(todo.items())
         batch = max(1, int(getattr(gen, "batch_size", 1)))
-        for i in range(0, len(items), batch):
-            ctx.check_cancelled()
-            chunk = items[i:i + batch]
-            try:
-                images = gen.generate([s for _, s in chunk], ctx)
-            except MusicVidError as exc:
-                exc.stage = exc.stage or "keyframes"
-                exc.plugin = exc.plugin or gen.name
-                raise
-            if len(images) != len(chunk):
-                raise MusicVidError(f"generator returned {len(images)} images for "
-                                    f"{len(chunk)} shots", stage="keyframes", plugin=gen.name)
-            for (k, _), img in zip(chunk, images):
-                self.cache.put_image("keyframe", k, img)
-            self.stats["keyframes_generated"] += len(chunk)
-            ctx.progress(min(i + batch, total), total, "keyframe")
+        tasks = [KeyframeTask([s for _, s in items[i:i + batch]], [k for k, _ in items[i:i + batch]])
+                 for i in range(0, len(items), batch)]
+        done = 0
+        for task in self.executor.run_keyframes(tasks, ctx, self.cache):
+            done += len(task.shots)
+            self.stats["keyframes_generated"] += len(task.shots)
+            ctx.progress(done, total, "keyframe")
         if total:
             self._timed("keyframes", t0)
         return keys
 
     def load_keyframe(self, shot: Shot, key: str) -> Keyframe:
-        image = self.cache.get_image("keyframe", key)
-        if image is None:
-            raise MusicVidError(f"keyframe for shot {shot.index} vanished from the cache",
-                                stage="keyframes")
-        return Keyframe(image=image, prompt=shot.prompt, seed=shot.seed,
-                        model=self.config.sdxl_model, key=key)
+        return load_keyframe(self.cache, shot, key, self.config.sdxl_model)
 
     # -- motion + composite -------------------------------------------------------------
+    def _clip_key(self, motion: Any, parts: dict[str, Any], shot: Shot, board: Storyboard,
+                  analysis: Analysis, keys: dict[int, str]) -> str:
+        return cache_key("clip", {"motion": motion.name, **parts, "keyframe": keys[shot.index],
+                                  "frames": [shot.start_frame, shot.end_frame],
+                                  "params": shot.motion, "energy": shot.energy,
+                                  "size": [board.width, board.height], "fps": board.fps,
+                                  "audio": analysis.audio_sha256})
+
+    def prefetch_clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> None:
+        """Fan cacheable motion clips out to the executor before compositing (Ray)."""
+        motion = self.stage("motion")
+        if not (self.executor.prefetch_clips and getattr(motion, "cacheable", False)):
+            return
+        ctx = self._ctx("motion")
+        ctx.extra["storyboard"] = board
+        parts = motion.cache_key_parts(ctx)
+        tasks = []
+        for shot in board.shots:
+            ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
+            if not self.cache.path("clip", ckey, ".mkv").is_file():
+                tasks.append(ClipTask(shot, keys[shot.index], ckey))
+        for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx, self.cache), 1):
+            ctx.progress(n, len(tasks), "clip")
+
     def clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> Iterator[Clip]:
         """One clip per shot, in order; keyframes are read from disk only when needed."""
         ctx = self._ctx("motion")
@@ -252,12 +270,7 @@ class Pipeline:
         for shot in board.shots:
             ctx.check_cancelled()
             if cacheable:
-                ckey = cache_key("clip", {"motion": motion.name, **parts,
-                                          "keyframe": keys[shot.index],
-                                          "frames": [shot.start_frame, shot.end_frame],
-                                          "params": shot.motion, "energy": shot.energy,
-                                          "size": [board.width, board.height],
-                                          "fps": board.fps, "audio": analysis.audio_sha256})
+                ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
                 hit = self.cache.lookup("clip", ckey, ".mkv")
                 if hit is not None:
                     self.stats["clips_cached"] = self.stats.get("clips_cached", 0) + 1
@@ -293,6 +306,7 @@ class Pipeline:
                     f"the storyboard has {storyboard.frame_count} frames but this song needs "
                     f"{expected} at {storyboard.fps} fps: was it planned for another song?")
         keys = self.keyframes(storyboard)
+        self.prefetch_clips(storyboard, analysis, keys)
         compositor = self.stage("compositor")
         ctx = self._ctx("composite")
         t0 = time.perf_counter()

@@ -74,3 +74,16 @@ def test_clip_frame_count_mismatch_fails(n, expected):
 def test_clip_shape_mismatch_fails():
     with pytest.raises(OutputError, match="shape"):
         list(Clip(1, 8, 4, _frames(1)))
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    from musicvid import InvalidOptionError, MusicVidError, UnknownStageError
+
+    for err in (UnknownStageError("keyframes", "x", ["a", "b"]),
+                InvalidOptionError("genre", "polka", ["pop"]),
+                MusicVidError("boom", stage="motion", plugin="svd")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err)
+        assert back.stage == err.stage

@@ -10,7 +10,7 @@ from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..types import Analysis, Section, Shot
 
-__all__ = ["FakeAnalyzer", "SolidKeyframes", "FakeStagesPlugin"]
+__all__ = ["CrashOnceKeyframes", "FakeAnalyzer", "SolidKeyframes", "FakeStagesPlugin"]
 
 
 class SolidKeyframes:
@@ -41,6 +41,26 @@ class SolidKeyframes:
         return out
 
 
+class CrashOnceKeyframes(SolidKeyframes):
+    """Like :class:`SolidKeyframes`, but the first call kills its own process.
+
+    For testing worker failure: the crash happens once per marker file
+    (``config.options["crash_marker"]``), so a restarted worker succeeds.
+    """
+
+    name = "crash-once"
+    batch_size = 1
+
+    def generate(self, shots: Sequence[Shot], ctx: StageContext) -> list[Any]:
+        import os
+
+        marker = Path(ctx.config.options["crash_marker"])
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os._exit(1)
+        return super().generate(shots, ctx)
+
+
 class FakeAnalyzer:
     """A steady grid: ``tempo`` BPM beats over the file's decoded duration."""
 
@@ -65,6 +85,7 @@ class FakeStagesPlugin:
     @hookimpl
     def register_keyframe_generators(self, register: Any) -> None:
         register(SolidKeyframes)
+        register(CrashOnceKeyframes)
 
     @hookimpl
     def register_analyzers(self, register: Any) -> None:

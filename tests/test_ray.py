@@ -1,0 +1,75 @@
+"""The Ray executor on a local Ray instance with fake GPU resources."""
+
+import os
+import threading
+
+import av
+import numpy as np
+import pytest
+
+from musicvid import RenderCancelled, render
+from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.testing import FakeStagesPlugin
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+pytestmark = pytest.mark.ray
+
+SMALL = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    from musicvid.executors import ray_executor
+
+    ray_executor._POOLS.clear()
+    ray.shutdown()
+
+
+def frames(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_ray_render_matches_local_frame_for_frame(ray_cluster, tiny_models, click, tmp_path):
+    audio, _ = click(duration=8.0)
+    common = dict(SMALL, sdxl_model=str(tiny_models["sdxl"]))
+    local = render(audio, tmp_path / "local.mp4", cache_dir=tmp_path / "c1", **common)
+    seen = []
+    dist = render(audio, tmp_path / "ray.mp4", cache_dir=tmp_path / "c2", executor="ray",
+                  ray_workers=2, progress=lambda s, d, t, m: seen.append((s, d, t)), **common)
+    assert dist.stats["keyframes_generated"] == local.stats["keyframes_generated"] >= 2
+    a, b = frames(tmp_path / "local.mp4"), frames(tmp_path / "ray.mp4")
+    assert len(a) == len(b) == 240
+    assert max(int(np.abs(x.astype(int) - y).max()) for x, y in zip(a, b)) <= 2
+    done = [(d, t) for s, d, t in seen if s == "keyframes"]
+    assert done[-1][0] == done[-1][1] == dist.stats["keyframes_generated"]
+
+
+def test_a_worker_that_dies_is_restarted_and_its_shot_retried(ray_cluster, click, tmp_path):
+    reset_plugin_manager()
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    audio, _ = click(duration=8.0)
+    marker = tmp_path / "crashed"
+    result = render(audio, tmp_path / "o.mp4", keyframes="crash-once", executor="ray",
+                    ray_workers=2, options={"crash_marker": str(marker)}, **SMALL)
+    assert marker.exists()  # a worker really died
+    assert int(marker.read_text()) != os.getpid()
+    assert result.composite.frame_count == 240
+    assert result.stats["keyframes_generated"] == len(
+        {(s.prompt, s.seed) for s in result.storyboard.shots})
+
+
+def test_cancel_reaches_ray_work(ray_cluster, tiny_models, click, tmp_path):
+    audio, _ = click(duration=8.0)
+    stop = threading.Event()
+
+    def progress(stage, done, total, msg):
+        if stage == "keyframes" and done >= 1:
+            stop.set()
+
+    with pytest.raises(RenderCancelled):
+        render(audio, tmp_path / "o.mp4", sdxl_model=str(tiny_models["sdxl"]), executor="ray",
+               ray_workers=1, cancel=stop, progress=progress, **SMALL)
+    assert not (tmp_path / "o.mp4").exists()
