@@ -179,6 +179,11 @@ class RenderConfig:
     crf: int = 20
     preset: str = "veryfast"
     options: dict[str, Any] = field(default_factory=dict)
+    # storyboard (docs/storyboard.md)
+    max_keyframes: int | None = None  # distinct keyframes at most; None: no limit
+    pulse: float = 0.0  # downbeat pulse strength 0..1, scaled by energy; 0: off
+    crossfade_frames: int | None = None  # at section changes; None: about 1/6 s; 0: cut
+    grade: float = 1.0  # palette colour grade on keyframes, 0 (off) .. 1 (full)
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -201,6 +206,22 @@ class RenderConfig:
             raise InvalidOptionError("steps", self.steps, hint="an integer from 1 to 200")
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
+        self._check_storyboard_options()
+
+    def _check_storyboard_options(self) -> None:
+        def whole(name: str, v: Any, low: int) -> None:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+                raise InvalidOptionError(name, v, hint=f"an integer of at least {low}, or none")
+
+        def unit(name: str, v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise InvalidOptionError(name, v, hint="a number from 0 to 1")
+            return float(v)
+
+        whole("max_keyframes", self.max_keyframes, 1)
+        whole("crossfade_frames", self.crossfade_frames, 0)
+        self.pulse = unit("pulse", self.pulse)
+        self.grade = unit("grade", self.grade)
 
     @classmethod
     def create(cls, profile: str | Profile | None = None, **overrides: Any) -> RenderConfig:
