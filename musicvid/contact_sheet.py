@@ -112,7 +112,7 @@ def draw_contact_sheet(storyboard: Storyboard, images: Sequence[Image.Image | No
         t0 = float(Fraction(shot.start_frame) / fps)
         t1 = float(Fraction(shot.end_frame) / fps)
         ty = y + th + 5
-        draw.text((x, ty), f"#{shot.index + 1}  {format_time(t0)}–{format_time(t1)}"
+        draw.text((x, ty), f"#{shot.index + 1}  {format_time(t0)} - {format_time(t1)}"
                   f"  ({shot.frame_count} f)", fill=TEXT, font=small)
         label = f"{shot.section} (group {shot.group})"
         if shot.transition != "cut":

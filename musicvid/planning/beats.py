@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from ..types import Analysis
 
-__all__ = ["BeatGrid", "beat_grid"]
+__all__ = ["BeatGrid", "FrameGrid", "beat_grid"]
 
 FALLBACK_BPM = 120.0
 MIN_BPM, MAX_BPM = 30.0, 300.0
@@ -48,6 +48,27 @@ class BeatGrid:
         """Sorted distinct bar-line frames strictly inside (0, n_frames)."""
         frames = self.frames(fps, n_frames)
         return sorted({frames[i] for i in self.downbeats if 0 < frames[i] < n_frames})
+
+    def at(self, fps: Fraction, n_frames: int) -> FrameGrid:
+        """The grid in frames of a video of ``n_frames`` at ``fps``."""
+        frames = self.frames(fps, n_frames)
+        beats = sorted({f for f in frames if 0 < f < n_frames})
+        bars = sorted({frames[i] for i in self.downbeats if 0 < frames[i] < n_frames})
+        beat_len = self.period * float(fps)
+        bar_len = (statistics.median(b - a for a, b in zip(bars, bars[1:]))
+                   if len(bars) > 1 else beat_len * self.meter)
+        return FrameGrid(beats, bars, beat_len, float(bar_len), self.meter)
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """Beat and bar-line frames strictly inside (0, N), and their typical lengths."""
+
+    beats: list[int]
+    bars: list[int]
+    beat_len: float  # frames per beat (median)
+    bar_len: float  # frames per bar (median)
+    meter: int
 
 
 def _period(beats: list[float], tempo: float) -> float:

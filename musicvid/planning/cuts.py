@@ -14,13 +14,12 @@
 from __future__ import annotations
 
 import bisect
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from ..types import Analysis, Section
-from .beats import BeatGrid
+from .beats import FrameGrid
 
 __all__ = ["SHOT_BARS", "Segment", "energy_scorer", "section_segments", "shot_cuts"]
 
@@ -74,14 +73,13 @@ def _nearest(frames: list[int], target: float) -> int | None:
                key=lambda f: (abs(f - target), f))
 
 
-def section_segments(sections: list[Section], grid: BeatGrid, fps: Fraction, n_frames: int,
+def section_segments(sections: list[Section], grid: FrameGrid, fps: Fraction, n_frames: int,
                      min_frames: int) -> list[Segment]:
     """Cut the song's frames into one segment per section, each starting on a bar line.
 
     ``sections`` is sorted and not empty (the planner makes one when the analyzer gave none).
     """
-    bars = grid.downbeat_frames(fps, n_frames)
-    beats = grid.beat_frames(fps, n_frames)
+    bars, beats = grid.bars, grid.beats
     starts: list[tuple[int, int]] = [(0, 0)]  # (frame, index of the section starting there)
     for i, sec in enumerate(sections[1:], start=1):
         target = float(Fraction(sec.start) * fps)
@@ -113,22 +111,15 @@ def _bars_for(score: float) -> int:
     return SHOT_BARS[-1][1]
 
 
-def shot_cuts(segment: Segment, section: Section | None, grid: BeatGrid, fps: Fraction,
-              n_frames: int, energy: EnergyScore, min_frames: int, max_frames: int) -> list[int]:
+def shot_cuts(segment: Segment, section: Section | None, grid: FrameGrid, fps: Fraction,
+              energy: EnergyScore, min_frames: int, max_frames: int) -> list[int]:
     """Cut frames strictly inside ``segment``, played by ``section`` (see the module
     docstring)."""
     s, e = segment.start, segment.end
-    bars = grid.downbeat_frames(fps, n_frames)
-    beats = grid.beat_frames(fps, n_frames)
-    unit_len = (statistics.median(b - a for a, b in zip(bars, bars[1:]))
-                if len(bars) > 1 else grid.period * grid.meter * float(fps))  # frames a bar
-    per_unit = 1
-    units = bars
+    units, unit_len, per_unit = grid.bars, grid.bar_len, 1
     if unit_len > max_frames:  # very slow: count in beats
-        units = beats
-        per_unit = grid.meter
-        unit_len = grid.period * float(fps)
-    points = [s] + [f for f in units if s < f < e]
+        units, unit_len, per_unit = grid.beats, grid.beat_len, grid.meter
+    points = [s, *units[bisect.bisect_right(units, s):bisect.bisect_left(units, e)]]
     cuts: list[int] = []
     j = 0
     while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -90,8 +91,8 @@ def _stand_in(fam: _Family, got: dict[_Family, int]) -> _Family:
 def _pulses(start: int, end: int, bar_frames: list[int], energy_at: Any, fps: Fraction,
             strength: float, skip_first: bool) -> list[list[float]]:
     out: list[list[float]] = []
-    for f in bar_frames:
-        if f < start or f >= end or (skip_first and f == start):
+    for f in bar_frames[bisect.bisect_left(bar_frames, start):bisect.bisect_left(bar_frames, end)]:
+        if skip_first and f == start:
             continue
         t = float(f / fps)
         s = round(min(1.0, max(0.0, strength * energy_at(t, t + 0.15))), 3)
@@ -114,12 +115,13 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
     grid: BeatGrid = beat_grid(analysis)
     sections = _sections(analysis)
     score = energy_scorer(analysis)
-    segments: list[Segment] = section_segments(sections, grid, fps, n, min_frames)
+    frames = grid.at(fps, n)
+    segments: list[Segment] = section_segments(sections, frames, fps, n, min_frames)
 
     # 1. frames: segments, then shots inside each segment
     spans: list[tuple[int, int, int, int]] = []  # (start, end, segment index, shot in segment)
     for si, seg in enumerate(segments):
-        cuts = shot_cuts(seg, sections[seg.section], grid, fps, n, score, min_frames, max_frames)
+        cuts = shot_cuts(seg, sections[seg.section], frames, fps, score, min_frames, max_frames)
         bounds = [seg.start, *cuts, seg.end]
         for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
             spans.append((a, b, si, k))
@@ -156,7 +158,7 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
 
     negative = negative_prompt(config)
     fade = crossfade_frames(config)
-    bar_frames = grid.downbeat_frames(fps, n)
+    bar_frames = frames.bars
     shots: list[Shot] = []
     for i, (a, b, si, k) in enumerate(spans):
         seg = segments[si]
