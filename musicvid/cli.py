@@ -77,8 +77,8 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep results")
     p.add_argument("--max-keyframes", type=int, default=None,
                    help="distinct keyframes at most; further shots reuse their section's")
-    p.add_argument("--pulse", type=float, nargs="?", const=1.0, default=None,
-                   help="pulse on downbeats, strength 0..1 scaled by energy (alone: 1)")
+    p.add_argument("--pulse", type=float, default=None, metavar="S",
+                   help="pulse on downbeats: strength 0..1, scaled by the energy (default 0)")
     p.add_argument("--crossfade-frames", type=int, default=None,
                    help="crossfade at section changes, in frames (0: hard cut)")
     p.add_argument("--grade", type=float, default=None,

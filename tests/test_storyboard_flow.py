@@ -145,7 +145,7 @@ def test_sync_report_measures_what_it_is_given():
 def test_plan_command_writes_the_documented_json(tmp_path, stages, song, capsys):
     audio, _ = song(duration=16.0)
     plan_path = tmp_path / "plan.json"
-    assert main(["plan", str(audio), "-o", str(plan_path), *cli_opts(25, "--pulse")]) == 0
+    assert main(["plan", str(audio), "-o", str(plan_path), *cli_opts(25, "--pulse", "1")]) == 0
     err = capsys.readouterr().err
     data = json.loads(plan_path.read_text())
     assert data["fps"] == 25 and isinstance(data["fps"], int)
@@ -154,10 +154,10 @@ def test_plan_command_writes_the_documented_json(tmp_path, stages, song, capsys)
         assert {"start_frame", "end_frame", "start", "end", "section", "prompt", "seed",
                 "motion"} <= set(shot)
         assert shot["start"] == shot["start_frame"] / 25 and shot["end"] == shot["end_frame"] / 25
-    assert any(s["motion"].get("pulses") for s in data["shots"])  # --pulse alone: strength 1
+    assert any(s["motion"].get("pulses") for s in data["shots"])
     assert f"planned {len(data['shots'])} shots in 4 sections" in err and "sync:" in err
     # no -o: the plan goes to standard output
-    assert main(["plan", str(audio), *cli_opts(25, "--pulse")]) == 0
+    assert main(["plan", str(audio), *cli_opts(25, "--pulse", "1")]) == 0
     assert json.loads(capsys.readouterr().out) == data
 
 
