@@ -1,4 +1,4 @@
-"""The ``musicvid`` command: render, analyze, plugins."""
+"""The ``musicvid`` command: render, plan, analyze, plugins."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from . import __version__
 from .config import Genre, Palette, Profile, RenderConfig, Style
-from .errors import MusicVidError
+from .errors import MusicVidError, OutputError
 
 log = logging.getLogger("musicvid.cli")
 
@@ -93,8 +93,6 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="restyle these pictures with SDXL img2img")
     p.add_argument("--strength", type=float, default=None,
                    help="img2img strength, 0..1 (default 0.5)")
-    p.add_argument("--max-keyframes", type=int, default=None,
-                   help="at most this many unique keyframes; shots reuse them")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                    help="fit keyframe count, steps and size to this many minutes")
     p.add_argument("--analyzer", default=None, help="analyzer stage name")
@@ -104,6 +102,14 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="stage cache (env MUSICVID_CACHE_DIR)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep results")
+    p.add_argument("--max-keyframes", type=int, default=None,
+                   help="distinct keyframes at most; further shots reuse their section's")
+    p.add_argument("--pulse", type=float, default=None, metavar="S",
+                   help="pulse on downbeats: strength 0..1, scaled by the energy (default 0)")
+    p.add_argument("--crossfade-frames", type=int, default=None,
+                   help="crossfade at section changes, in frames (0: hard cut)")
+    p.add_argument("--grade", type=float, default=None,
+                   help="palette colour grade strength on keyframes, 0 (off) to 1 (default)")
 
 
 def _config(args: argparse.Namespace) -> RenderConfig:
@@ -111,7 +117,8 @@ def _config(args: argparse.Namespace) -> RenderConfig:
             "keyframe_height", "steps", "sdxl_model", "svd_model", "analyzer", "keyframes",
             "motion", "compositor", "cache_dir", "few_step", "lora", "tiny_vae",
             "refiner_model", "cpu_offload", "compile", "batch_size", "images", "image_order",
-            "init_images", "strength", "max_keyframes", "time_budget"]
+            "init_images", "strength", "max_keyframes", "time_budget", "pulse",
+            "crossfade_frames", "grade"]
     overrides = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "no_cache", False):
         overrides["use_cache"] = False
@@ -126,7 +133,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     board = Storyboard.load(args.storyboard) if args.storyboard else None
     progress = _Progress(args.quiet)
     try:
-        result = render(args.audio, args.output, config, progress=progress, storyboard=board)
+        result = render(args.audio, args.output, config, progress=progress, storyboard=board,
+                        contact_sheet=args.contact_sheet)
     finally:
         progress.close()
     c = result.composite
@@ -140,6 +148,46 @@ def cmd_render(args: argparse.Namespace) -> int:
         took = result.stats["timings"]["total"]
         sys.stderr.write(f"time: {took / 60:.1f} min (estimated {budget['estimate_s'] / 60:.1f} "
                          f"min, budget {config.time_budget:g} min)\n")
+    if result.sync is not None:
+        from .sync import sync_path
+
+        sys.stderr.write(f"{result.sync.summary()} ({sync_path(c.path)})\n")
+    if result.contact_sheet is not None:
+        sys.stderr.write(f"contact sheet: {result.contact_sheet}\n")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .pipeline import Pipeline
+    from .sync import sync_report
+
+    config = _config(args)
+    pipe = Pipeline(config)
+    try:
+        analysis = pipe.analyze(args.audio)
+        board = pipe.plan(analysis)
+        text = board.to_json() + "\n"
+        if args.output is None or str(args.output) == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                args.output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise OutputError(f"could not write the plan {args.output}: {exc}") from None
+        sections = len(board.meta.get("sections", [])) or 1
+        sys.stderr.write(
+            f"planned {len(board.shots)} shots in {sections} sections, "
+            f"{len({(s.prompt, s.negative_prompt, s.seed) for s in board.shots})} distinct "
+            f"keyframes, {board.frame_count} frames at {config.fps} fps"
+            f"{'' if args.output is None else f' -> {args.output}'}\n")
+        sys.stderr.write(sync_report(board, analysis).summary() + "\n")
+        if args.contact_sheet is not None:
+            path, found = pipe.contact_sheet(board, args.contact_sheet)
+            sys.stderr.write(f"contact sheet: {path} ({found} of {len(board.shots)} shots "
+                             f"have a keyframe in the cache)\n")
+    finally:
+        pipe.close()
     return 0
 
 
@@ -186,8 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--storyboard", type=Path, default=None,
                    help="render exactly this plan (JSON from `musicvid plan`)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--contact-sheet", type=Path, default=None, metavar="PNG",
+                   help="also draw the keyframes in a grid with times, sections, prompts")
     _add_render_options(r)
     r.set_defaults(func=cmd_render)
+
+    pn = sub.add_parser("plan", help="plan the storyboard of AUDIO (JSON, editable)",
+                        parents=[common])
+    pn.add_argument("audio", type=Path)
+    pn.add_argument("-o", "--output", type=Path, default=None,
+                    help="where to write the plan (default: standard output)")
+    pn.add_argument("--contact-sheet", type=Path, default=None, metavar="PNG",
+                    help="draw the plan, with the keyframes already in the cache")
+    _add_render_options(pn)
+    pn.set_defaults(func=cmd_plan)
 
     a = sub.add_parser("analyze", help="print the analysis of AUDIO as JSON", parents=[common])
     a.add_argument("audio", type=Path)

@@ -204,7 +204,6 @@ class RenderConfig:
     image_order: str = "order"  # order | energy
     init_images: Path | None = None  # img2img from these pictures
     strength: float = 0.5  # img2img strength
-    max_keyframes: int | None = None  # cap on unique keyframes; shots reuse them
     time_budget: float | None = None  # minutes: choose keyframes/steps/size to fit
     # where the work runs
     executor: str = "local"  # local | ray
@@ -212,6 +211,11 @@ class RenderConfig:
     ray_workers: int | None = None  # None: one per GPU in the cluster
     ray_gpus_per_worker: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
+    # storyboard (docs/storyboard.md)
+    max_keyframes: int | None = None  # distinct keyframes at most; None: no limit
+    pulse: float = 0.0  # downbeat pulse strength 0..1, scaled by energy; 0: off
+    crossfade_frames: int | None = None  # at section changes; None: about 1/6 s; 0: cut
+    grade: float = 1.0  # palette colour grade on keyframes, 0 (off) .. 1 (full)
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -245,10 +249,6 @@ class RenderConfig:
                                      hint="a number in (0, 1)")
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 64:
             raise InvalidOptionError("batch-size", self.batch_size, hint="an integer from 1 to 64")
-        if self.max_keyframes is not None and (not isinstance(self.max_keyframes, int)
-                                               or self.max_keyframes < 1):
-            raise InvalidOptionError("max-keyframes", self.max_keyframes,
-                                     hint="a positive integer")
         if self.time_budget is not None and not float(self.time_budget) > 0:
             raise InvalidOptionError("time-budget", self.time_budget,
                                      hint="a positive number of minutes")
@@ -258,6 +258,22 @@ class RenderConfig:
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, Path(v))
+        self._check_storyboard_options()
+
+    def _check_storyboard_options(self) -> None:
+        def whole(name: str, v: Any, low: int) -> None:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+                raise InvalidOptionError(name, v, hint=f"an integer of at least {low}, or none")
+
+        def unit(name: str, v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise InvalidOptionError(name, v, hint="a number from 0 to 1")
+            return float(v)
+
+        whole("max_keyframes", self.max_keyframes, 1)
+        whole("crossfade_frames", self.crossfade_frames, 0)
+        self.pulse = unit("pulse", self.pulse)
+        self.grade = unit("grade", self.grade)
 
     @classmethod
     def create(cls, profile: str | Profile | None = None, **overrides: Any) -> RenderConfig:

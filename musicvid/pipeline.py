@@ -22,11 +22,13 @@ from . import planning
 from ._clipcache import read_clip, recording
 from .budget import BudgetPlan
 from .cache import Cache, cache_key, file_sha256
-from .config import RenderConfig
-from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
+from .config import Palette, RenderConfig
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError
+from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
+from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
+from .sync import SyncReport, sync_path, sync_report
 from .types import Analysis, Clip, Keyframe, Shot, Storyboard, frame_count_for
 
 __all__ = ["Pipeline", "RenderResult", "analyze", "render"]
@@ -43,6 +45,8 @@ class RenderResult:
     storyboard: Storyboard
     composite: CompositeResult
     stats: dict[str, Any] = field(default_factory=dict)
+    sync: SyncReport | None = None  # also written beside the video as OUT.sync.json
+    contact_sheet: Path | None = None
 
 
 def _cancel_fn(cancel: CancelSignal) -> Callable[[], bool]:
@@ -200,13 +204,20 @@ class Pipeline:
                                       "prompt": shot.prompt, "negative": shot.negative_prompt,
                                       "seed": shot.seed})
 
+    def keyframe_keys(self, board: Storyboard) -> dict[int, str]:
+        """Shot index -> the cache key of its keyframe (nothing is generated)."""
+        gen = self.stage("keyframes")
+        ctx = self._ctx("keyframes")
+        ctx.extra["storyboard"] = board
+        parts = gen.cache_key_parts(ctx)
+        return {s.index: self._keyframe_key(gen, s, parts, ctx) for s in board.shots}
+
     def keyframes(self, board: Storyboard) -> dict[int, str]:
         """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
         ctx = self._ctx("keyframes")
         ctx.extra["storyboard"] = board
         gen = self.stage("keyframes")
-        parts = gen.cache_key_parts(ctx)
-        keys = {s.index: self._keyframe_key(gen, s, parts, ctx) for s in board.shots}
+        keys = self.keyframe_keys(board)
         todo: dict[str, Shot] = {}
         for shot in board.shots:
             k = keys[shot.index]
@@ -233,14 +244,40 @@ class Pipeline:
             self._timed("keyframes", t0)
         return keys
 
-    def load_keyframe(self, shot: Shot, key: str) -> Keyframe:
-        return load_keyframe(self.cache, shot, key, self.config.sdxl_model)
+    def grade_of(self, board: Storyboard) -> tuple[Palette, float]:
+        """The colour grade for ``board``: its ``meta["grade"]`` (so a saved plan renders
+        as planned), else the config's palette and ``grade`` strength."""
+        return grade_for(board, self.config)
+
+    def load_keyframe(self, shot: Shot, key: str,
+                      grade: tuple[Palette, float] | None = None) -> Keyframe:
+        """Read a keyframe from the cache, colour-graded by ``grade`` (palette, strength)."""
+        return load_keyframe(self.cache, shot, key, self.config.sdxl_model, grade)
+
+    def contact_sheet(self, board: Storyboard, path: str | Path,
+                      keys: dict[int, str] | None = None) -> tuple[Path, int]:
+        """Write ``board``'s contact sheet with the (graded) keyframes found in the cache;
+        returns the path and how many shots had a keyframe."""
+        from .contact_sheet import write_contact_sheet
+
+        keys = keys if keys is not None else self.keyframe_keys(board)
+        grade = self.grade_of(board)
+        loaded: dict[str, Any] = {}
+        images = []
+        for shot in board.shots:
+            k = keys[shot.index]
+            if k not in loaded:
+                hit = self.cache.path("keyframe", k, ".png").is_file()
+                loaded[k] = self.load_keyframe(shot, k, grade).image if hit else None
+            images.append(loaded[k])
+        found = sum(1 for im in images if im is not None)
+        return write_contact_sheet(board, images, path), found
 
     # -- motion + composite -------------------------------------------------------------
     def _clip_key(self, motion: Any, parts: dict[str, Any], shot: Shot, board: Storyboard,
                   analysis: Analysis, keys: dict[int, str]) -> str:
         return cache_key("clip", {"motion": motion.name, **parts, "keyframe": keys[shot.index],
-                                  "frames": [shot.start_frame, shot.end_frame],
+                                  "grade": self.grade_of(board), "frames": [shot.start_frame, shot.end_frame],
                                   "params": shot.motion, "energy": shot.energy,
                                   "size": [board.width, board.height], "fps": board.fps,
                                   "audio": analysis.audio_sha256})
@@ -267,6 +304,7 @@ class Pipeline:
         motion = self.stage("motion")
         cacheable = bool(getattr(motion, "cacheable", False))
         parts = motion.cache_key_parts(ctx) if cacheable else {}
+        grade = self.grade_of(board)
         for shot in board.shots:
             ctx.check_cancelled()
             if cacheable:
@@ -277,7 +315,7 @@ class Pipeline:
                     ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1} (cached)")
                     yield read_clip(hit, shot.frame_count, board.width, board.height)
                     continue
-            kf = self.load_keyframe(shot, keys[shot.index])
+            kf = self.load_keyframe(shot, keys[shot.index], grade)
             clip = motion.animate(kf, shot, board, analysis, ctx)
             if cacheable and self.config.use_cache:
                 clip = recording(clip, self.cache, ckey, board.fps)
@@ -289,7 +327,8 @@ class Pipeline:
             yield clip
 
     def render(self, audio: str | Path, output: str | Path,
-               storyboard: Storyboard | None = None) -> RenderResult:
+               storyboard: Storyboard | None = None,
+               contact_sheet: str | Path | None = None) -> RenderResult:
         t_all = time.perf_counter()
         audio, output = Path(audio), Path(output)
         self.preflight()
@@ -313,9 +352,16 @@ class Pipeline:
         result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
                                     audio, output, ctx)
         self._timed("composite", t0)
+        report = sync_report(storyboard, analysis, result)
+        report.write(sync_path(result.path))
+        log.info("%s", report.summary())
+        sheet = None
+        if contact_sheet is not None:
+            sheet, _ = self.contact_sheet(storyboard, contact_sheet, keys)
         self.stats["timings"]["total"] = round(time.perf_counter() - t_all, 3)
         self.stats["cache_dir"] = str(self.cache.root)
-        return RenderResult(result.path, analysis, storyboard, result, dict(self.stats))
+        return RenderResult(result.path, analysis, storyboard, result, dict(self.stats),
+                            sync=report, contact_sheet=sheet)
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -325,11 +371,13 @@ class Pipeline:
 
 def render(audio: str | Path, output: str | Path, config: RenderConfig | None = None, *,
            progress: ProgressCallback | None = None, cancel: CancelSignal = None,
-           storyboard: Storyboard | None = None, **options: Any) -> RenderResult:
+           storyboard: Storyboard | None = None, contact_sheet: str | Path | None = None,
+           **options: Any) -> RenderResult:
     """Render ``audio`` to the MP4 ``output``.
 
     ``options`` are :class:`RenderConfig` fields (``genre="rock", seed=7``...) applied on
-    top of ``config`` (or of the default profile).
+    top of ``config`` (or of the default profile). The sync report goes beside the video
+    (``out.mp4`` -> ``out.sync.json``); ``contact_sheet`` names a PNG of the keyframes.
     """
     if config is None:
         config = RenderConfig.create(**options)
@@ -337,7 +385,7 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
         config = config.replace(**options)
     pipe = Pipeline(config, progress=progress, cancel=cancel)
     try:
-        return pipe.render(audio, output, storyboard)
+        return pipe.render(audio, output, storyboard, contact_sheet)
     finally:
         pipe.close()
 

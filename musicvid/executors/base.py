@@ -48,11 +48,17 @@ def do_keyframe_task(task: KeyframeTask, gen: Any, ctx: StageContext, cache: Cac
     return len(images)
 
 
-def load_keyframe(cache: Cache, shot: Shot, key: str, model: str = "") -> Keyframe:
+def load_keyframe(cache: Cache, shot: Shot, key: str, model: str = "",
+                  grade: tuple[Any, float] | None = None) -> Keyframe:
+    """A keyframe from the cache, colour-graded by ``grade`` (palette, strength)."""
     image = cache.get_image("keyframe", key)
     if image is None:
         raise MusicVidError(f"keyframe for shot {shot.index} is missing from the cache",
                             stage="keyframes")
+    if grade is not None and grade[1] > 0:
+        from ..grade import grade_image
+
+        image = grade_image(image, grade[0], grade[1])
     return Keyframe(image=image, prompt=shot.prompt, seed=shot.seed, model=model, key=key)
 
 
@@ -61,7 +67,10 @@ def do_clip_task(task: ClipTask, motion: Any, board: Storyboard, analysis: Analy
     """Animate one shot and write its frames to the clip cache."""
     from .._clipcache import recording
 
-    kf = load_keyframe(cache, task.shot, task.keyframe_key, ctx.config.sdxl_model)
+    from ..grade import grade_for
+
+    kf = load_keyframe(cache, task.shot, task.keyframe_key, ctx.config.sdxl_model,
+                       grade_for(board, ctx.config))
     clip = motion.animate(kf, task.shot, board, analysis, ctx)
     for _ in recording(clip, cache, task.key, board.fps):
         pass
