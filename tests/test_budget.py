@@ -66,3 +66,23 @@ def test_render_with_a_time_budget_reports_its_estimate(tiny_models, tmp_path, c
     assert any(st == "budget" and "estimate" in m for st, m in seen)
     # the budget's choice is what was rendered
     assert result.stats["keyframes_generated"] <= budget["keyframes"]
+
+
+def test_tight_budget_limits_unique_keyframes(tiny_models, tmp_path, click, monkeypatch):
+    # pretend each step costs 20 s on this machine: a 10-minute budget buys few keyframes
+    fake = {"step_s": 20.0, "text_s": 1.0, "decode_s": 5.0, "width": 64, "height": 64,
+            "load_s": 0.0}
+    monkeypatch.setattr(sdxl_keyframes.SDXLKeyframes, "calibrate", lambda self, ctx: dict(fake))
+    audio, _ = click(duration=30.0)
+    result = render(audio, tmp_path / "o.mp4", sdxl_model=str(tiny_models["sdxl"]),
+                    width=160, height=96, keyframe_width=64, keyframe_height=64, steps=4,
+                    time_budget=10.0)
+    budget = result.stats["budget"]
+    unique = {(s.prompt, s.negative_prompt, s.seed) for s in result.storyboard.shots}
+    assert len(unique) == budget["keyframes"] < len(result.storyboard.shots)
+    assert result.stats["keyframes_generated"] == budget["keyframes"]
+    per = 1.0 + 4 * 20.0 + 5.0
+    assert budget["per_keyframe_s"] == pytest.approx(per)
+    assert budget["estimate_s"] <= 600 and budget["fits"]
+    # one more keyframe would not have fitted
+    assert budget["estimate_s"] + per > 600 - 30
