@@ -1,0 +1,148 @@
+"""Spectral features computed once per song and shared by every analysis step.
+
+Two STFTs run block by block, so memory holds only the reduced features, never a full
+spectrogram (a 15-minute song costs a few tens of MB here):
+
+- short window (1024 points, hop 256 at 22.05 kHz: 11.6 ms frames) for the onset
+  envelopes and RMS energy;
+- long window (4096 points, hop 1024: 46 ms frames) for chroma, MFCC and spectral
+  centroid.
+
+Nothing here runs HPSS (31 s for a 3-minute song on a small CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+__all__ = ["Features", "compute_features", "ONSET_HOP", "SLOW_HOP"]
+
+ONSET_NFFT = 1024
+ONSET_HOP = 256
+SLOW_NFFT = 4096
+SLOW_HOP = 1024
+LOW_BAND_HZ = 200.0
+ONSET_MELS = 64
+SLOW_MELS = 40
+BLOCK_FRAMES = 1024
+LOG_FLOOR = 1e-6  # mel power floor (full-scale sine ~ 1e4): about -100 dB
+
+
+@dataclass
+class Features:
+    """Frame-wise features of one song.
+
+    ``onset`` (broadband), ``onset_low`` (bands below 200 Hz) and ``onset_high`` are
+    half-wave-rectified log-mel flux at ``onset_fps``, as is ``rms``. ``chroma`` (12, m),
+    ``mfcc`` (13, m) and ``centroid`` (m,, Hz) are at ``slow_fps``.
+    """
+
+    sr: int
+    n_samples: int
+    onset_fps: float
+    onset: np.ndarray
+    onset_low: np.ndarray
+    onset_high: np.ndarray
+    rms: np.ndarray
+    slow_fps: float
+    chroma: np.ndarray
+    mfcc: np.ndarray
+    centroid: np.ndarray
+    peak: float
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sr
+
+
+def _stft_blocks(y: np.ndarray, n_fft: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first frame, power spectrum block of shape (n_fft//2+1, frames)) of centred Hann
+    frames, zero-padded at both ends."""
+    pad = n_fft // 2
+    yp = np.pad(y, (pad, pad))
+    n_frames = 1 + max(0, len(yp) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(
+        yp, shape=(n_frames, n_fft), strides=(yp.strides[0] * hop, yp.strides[0]),
+        writeable=False)
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    for i in range(0, n_frames, BLOCK_FRAMES):
+        spec = scipy.fft.rfft(frames[i:i + BLOCK_FRAMES] * window, axis=1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32).T
+        yield i, power
+
+
+def _n_frames(n_samples: int, n_fft: int, hop: int) -> int:
+    return 1 + max(0, n_samples + 2 * (n_fft // 2) - n_fft) // hop
+
+
+def _flux(logmel: np.ndarray, floor: float) -> np.ndarray:
+    """SuperFlux-style positive flux per band: each band is compared with the previous
+    frame's maximum over itself and its neighbours, so vibrato does not read as onsets.
+    Silence (``floor``) precedes the first frame, so a note at 0 s is an onset."""
+    prev = np.empty_like(logmel)
+    prev[:, 1:] = logmel[:, :-1]
+    prev[:, 0] = floor
+    widened = prev.copy()
+    widened[1:] = np.maximum(widened[1:], prev[:-1])
+    widened[:-1] = np.maximum(widened[:-1], prev[1:])
+    return np.maximum(logmel - widened, 0.0)
+
+
+def compute_features(y: np.ndarray, sr: int) -> Features:
+    """All frame features of mono float32 samples ``y`` at rate ``sr``."""
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0:
+        y = y * np.float32(1.0 / peak)  # level-independent features
+    fmax = min(11025.0, sr / 2)
+    # -- onset envelopes and RMS --------------------------------------------------------
+    n_on = _n_frames(len(y), ONSET_NFFT, ONSET_HOP)
+    mel_fb = librosa.filters.mel(sr=sr, n_fft=ONSET_NFFT, n_mels=ONSET_MELS, fmin=30.0,
+                                 fmax=fmax, dtype=np.float32)
+    logmel = np.empty((ONSET_MELS, n_on), dtype=np.float32)
+    rms = np.empty(n_on, dtype=np.float32)
+    win_energy = float(np.sum(np.hanning(ONSET_NFFT + 1)[:-1] ** 2))
+    for i, power in _stft_blocks(y, ONSET_NFFT, ONSET_HOP):
+        k = power.shape[1]
+        logmel[:, i:i + k] = np.log10(LOG_FLOOR + mel_fb @ power)
+        # Parseval: sum over the one-sided spectrum ~ half the frame energy
+        rms[i:i + k] = np.sqrt(2.0 * power.sum(axis=0) / (ONSET_NFFT * win_energy))
+    flux = _flux(logmel, float(np.log10(LOG_FLOOR)))
+    del logmel
+    centers = librosa.mel_frequencies(n_mels=ONSET_MELS + 2, fmin=30.0, fmax=fmax)[1:-1]
+    low = centers < LOW_BAND_HZ
+    onset = flux.mean(axis=0)
+    onset_low = flux[low].mean(axis=0) if low.any() else onset
+    onset_high = flux[~low].mean(axis=0)
+    del flux
+    # -- chroma, MFCC, centroid ---------------------------------------------------------
+    n_slow = _n_frames(len(y), SLOW_NFFT, SLOW_HOP)
+    chroma_fb = librosa.filters.chroma(sr=sr, n_fft=SLOW_NFFT, tuning=0.0).astype(np.float32)
+    smel_fb = librosa.filters.mel(sr=sr, n_fft=SLOW_NFFT, n_mels=SLOW_MELS, fmin=30.0,
+                                  fmax=fmax, dtype=np.float32)
+    freqs = np.fft.rfftfreq(SLOW_NFFT, 1.0 / sr).astype(np.float32)
+    chroma = np.empty((12, n_slow), dtype=np.float32)
+    smel = np.empty((SLOW_MELS, n_slow), dtype=np.float32)
+    centroid = np.empty(n_slow, dtype=np.float32)
+    for i, power in _stft_blocks(y, SLOW_NFFT, SLOW_HOP):
+        k = power.shape[1]
+        chroma[:, i:i + k] = chroma_fb @ power
+        smel[:, i:i + k] = smel_fb @ power
+        mag = np.sqrt(power)
+        tot = mag.sum(axis=0)
+        centroid[i:i + k] = np.where(tot > 1e-6, (freqs @ mag) / np.maximum(tot, 1e-6), 0.0)
+    cmax = chroma.max(axis=0, keepdims=True)
+    chroma = np.where(cmax > 0, chroma / np.maximum(cmax, 1e-12), 0.0).astype(np.float32)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(smel, ref=1.0, amin=1e-6, top_db=None),
+                                n_mfcc=13).astype(np.float32)
+    return Features(sr=sr, n_samples=len(y), onset_fps=sr / ONSET_HOP,
+                    onset=onset.astype(np.float32), onset_low=onset_low.astype(np.float32),
+                    onset_high=onset_high.astype(np.float32), rms=rms * np.float32(peak),
+                    slow_fps=sr / SLOW_HOP, chroma=chroma, mfcc=mfcc,
+                    centroid=centroid, peak=peak)
