@@ -67,6 +67,7 @@ def _decode_pyav(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, in
     """Decode and resample in FFmpeg straight to float32 at ``sr`` (mono if asked), so a
     long stereo 44.1 kHz file never exists in memory at its native size."""
     import av
+    import numpy as np
 
     with av.open(str(path), mode="r") as container:
         streams = container.streams.audio
@@ -82,14 +83,25 @@ def _decode_pyav(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, in
         elif container.duration:
             seconds = container.duration / 1_000_000
         capacity = int(min(max(seconds, 1.0), MAX_PREALLOC_S) * rate * 1.01) + 4096
-        layout = "mono" if mono else "stereo"
+        # Mono is the mean of left and right, as in the soundfile path (FFmpeg's own
+        # stereo->mono matrix is (L + R) / sqrt(2), which can leave [-1, 1]).
+        source_mono = (stream.codec_context.channels or 2) == 1
+        layout = "mono" if source_mono else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         buf = _Samples(1 if mono else 2, capacity)
+
+        def add(block: np.ndarray) -> None:
+            if mono and block.shape[0] == 2:
+                block = block.mean(axis=0, keepdims=True)
+            elif not mono and block.shape[0] == 1:
+                block = np.repeat(block, 2, axis=0)
+            buf.add(block)
+
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                buf.add(out.to_ndarray())
+                add(out.to_ndarray())
         for out in resampler.resample(None):
-            buf.add(out.to_ndarray())
+            add(out.to_ndarray())
     if buf.n == 0:
         raise AudioDecodeError(f"{path.name}: no audio samples could be decoded")
     return buf.result(mono), rate

@@ -75,7 +75,7 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
         check()
         low = detrend(feats.onset_low, feats.onset_fps)
         broad = detrend(feats.onset, feats.onset_fps)
-        accents = beat_accents(beats, feats.chroma, feats.slow_fps, low, broad,
+        accents = beat_accents(beats, feats.chroma, feats.slow_fps, low, broad, feats.rms,
                                feats.onset_fps, duration)
         mt = estimate_meter(beats, accents)
         step(3, total, f"{mt.meter}/4, {len(mt.downbeats)} bars")

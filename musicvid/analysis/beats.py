@@ -13,8 +13,8 @@
 4. Scores: (mean salience at the beats + half the mean at the half-beats) times a
    log-normal listener prior (120 BPM, one octave). The best wins, except that a winner
    whose half-beats are as strong as its beats is half the beat rate, so its double
-   (up to 200 BPM) is taken. Confidence: how far the best scores above the best other
-   tempo.
+   (up to 200 BPM) is taken. Confidence: how far the best scores above the best
+   candidate outside its octave family.
 5. Leading and trailing beats where the salience has died away are dropped; the
    envelope's onset latency (calibrated on click tracks) is removed.
 
@@ -48,8 +48,8 @@ R_DOUBLE = 0.8  # half-beats this strong relative to beats: the beat is twice as
 MAX_BEAT_BPM = 200.0
 TRIM_FRAC = 0.1  # end beats below this fraction of the RMS beat salience are dropped
 # The flux peaks this long before the attack it marks (the window's leading edge sees
-# it first); measured on click tracks, where beats then land within 7 ms.
-LATENCY_S = -0.0115
+# it first); measured on click tracks, where beats then land within 9 ms.
+LATENCY_S = -0.013
 
 
 @dataclass
@@ -281,6 +281,12 @@ def track_beats(onset: np.ndarray, onset_low: np.ndarray, fps: float,
     results = [_track(sal, low, broad, fps, bpm, tg, centres) for bpm in _candidates(sal, fps)]
     results.sort(key=lambda r: -r["score"])
     best = results[0]
+    # Confidence: how far the winner scores above the best candidate outside its octave
+    # family (octave errors are the usual, harmless ambiguity; 3:2 errors are not).
+    rivals = [r["score"] for r in results
+              if min(abs(np.log(r["bpm"] / best["bpm"] / m)) for m in (0.5, 1.0, 2.0)) > 0.04]
+    confidence = float(np.clip(1.0 - max(rivals, default=0.0) / max(best["score"], 1e-9),
+                               0.0, 1.0))
     # A level whose half-beats are as strong as its beats is half the beat rate
     # (a click track at 174 BPM is heard at 174, not 87).
     if best["half"] >= R_DOUBLE * best["on"] and 2 * best["bpm"] <= MAX_BEAT_BPM:
@@ -288,9 +294,6 @@ def track_beats(onset: np.ndarray, onset_low: np.ndarray, fps: float,
         if not faster:
             faster = [_track(sal, low, broad, fps, 2 * best["bpm"], tg, centres)]
         best = faster[0]
-    others = [r["score"] for r in results if abs(np.log(r["bpm"] / best["bpm"])) > 0.04]
-    runner = max(others, default=0.0)
-    confidence = float(np.clip(1.0 - runner / max(best["score"], 1e-9), 0.0, 1.0))
     frames = _trim(best["frames"], sal)
     beats = frames / fps - LATENCY_S
     beats = beats[(beats >= 0) & (beats < duration)]

@@ -29,7 +29,7 @@ LOW_BAND_HZ = 200.0
 ONSET_MELS = 64
 SLOW_MELS = 40
 BLOCK_FRAMES = 1024
-LOG_FLOOR = 1e-6  # mel power floor (full-scale sine ~ 1e4): about -100 dB
+FLOOR_DB = 80.0  # per band: power this far under the band's loudest frame is silence
 
 
 @dataclass
@@ -79,13 +79,13 @@ def _n_frames(n_samples: int, n_fft: int, hop: int) -> int:
     return 1 + max(0, n_samples + 2 * (n_fft // 2) - n_fft) // hop
 
 
-def _flux(logmel: np.ndarray, floor: float) -> np.ndarray:
+def _flux(logmel: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """SuperFlux-style positive flux per band: each band is compared with the previous
     frame's maximum over itself and its neighbours, so vibrato does not read as onsets.
     Silence (``floor``) precedes the first frame, so a note at 0 s is an onset."""
     prev = np.empty_like(logmel)
     prev[:, 1:] = logmel[:, :-1]
-    prev[:, 0] = floor
+    prev[:, 0] = floor[:, 0]
     widened = prev.copy()
     widened[1:] = np.maximum(widened[1:], prev[:-1])
     widened[:-1] = np.maximum(widened[:-1], prev[1:])
@@ -110,10 +110,15 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     win_energy = float(np.sum(np.hanning(ONSET_NFFT + 1)[:-1] ** 2))
     for i, power in _stft_blocks(y, ONSET_NFFT, ONSET_HOP):
         k = power.shape[1]
-        logmel[:, i:i + k] = np.log10(LOG_FLOOR + mel_fb @ power)
+        logmel[:, i:i + k] = mel_fb @ power
         # Parseval: sum over the one-sided spectrum ~ half the frame energy
         rms[i:i + k] = np.sqrt(2.0 * power.sum(axis=0) / (ONSET_NFFT * win_energy))
-    flux = _flux(logmel, float(np.log10(LOG_FLOOR)))
+    # each band's floor sits FLOOR_DB under its own loudest frame: the faint low-frequency
+    # spill of a hi-hat is not read as a bass onset, a quiet band still has onsets
+    floor = (np.maximum(logmel.max(axis=1, keepdims=True), 1e-12)
+             * 10 ** (-FLOOR_DB / 10)).astype(np.float32)
+    np.log10(logmel + floor, out=logmel)
+    flux = _flux(logmel, np.log10(floor))
     del logmel
     centers = librosa.mel_frequencies(n_mels=ONSET_MELS + 2, fmin=30.0, fmax=fmax)[1:-1]
     low = centers < LOW_BAND_HZ

@@ -1,8 +1,8 @@
 """Bar lines: the meter (3 or 4 beats to the bar) and which beats are downbeats.
 
-Each beat gets an accent from three cues, each z-scored over the song: how much the
+Each beat gets an accent from four cues, each z-scored over the song: how much the
 harmony changes entering the beat (chords change on bar lines), the bass/kick onset at
-the beat, and the broadband onset at the beat (half weight). For each meter the beats
+the beat, the broadband onset at the beat (half weight) and the loudness just after it. For each meter the beats
 are folded by bar position; the meter and phase whose first position stands out most
 from the others (a t statistic, so 3 and 4 compare fairly) win.
 """
@@ -51,8 +51,11 @@ def _z(x: np.ndarray) -> np.ndarray:
 
 
 def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np.ndarray,
-                 broad: np.ndarray, onset_fps: float, duration: float) -> np.ndarray:
-    """Per-beat accent (z-scored sum of harmonic change, bass onset, onset)."""
+                 broad: np.ndarray, rms: np.ndarray, onset_fps: float, duration: float
+                 ) -> np.ndarray:
+    """Per-beat accent: z-scored harmonic change, bass onset, onset (half weight) and
+    loudness. The harmonic cue is weighted by how much the harmony moves at all, so
+    noise in a static chroma is not read as chord changes."""
     n = len(beats)
     cs = beat_sync(chroma, slow_fps, beats, duration)
     norm = np.linalg.norm(cs, axis=0) + 1e-9
@@ -68,7 +71,16 @@ def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np
             return np.zeros(n)
         return np.maximum(np.maximum(curve[i - 1], curve[i]), curve[i + 1])
 
-    return _z(change) + _z(at(low)) + 0.5 * _z(at(broad))
+    # loudness: the loudest frame within 50 ms after the beat, in dB
+    k = max(1, int(round(0.05 * onset_fps)))
+    loud = np.zeros(n)
+    if len(rms):
+        for j, i in enumerate(np.clip(np.round(beats * onset_fps).astype(int), 0, len(rms) - 1)):
+            loud[j] = float(rms[i:i + k + 1].max())
+    loud_db = 20 * np.log10(np.maximum(loud, 1e-6))
+    harmonic_weight = float(np.clip(change.std() / 0.05, 0.0, 1.0))
+    return (harmonic_weight * _z(change) + _z(at(low)) + 0.5 * _z(at(broad))
+            + _z(loud_db))
 
 
 def estimate_meter(beats: np.ndarray, accents: np.ndarray) -> MeterResult:

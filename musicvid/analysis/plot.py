@@ -12,12 +12,17 @@ import numpy as np
 from ..errors import MissingDependencyError
 from ..types import Analysis
 
-__all__ = ["plot_analysis"]
+__all__ = ["plot_analysis", "require_matplotlib"]
 
 SECTION_COLOURS = {
     "intro": "#9ecae1", "verse": "#a1d99b", "chorus": "#fc9272", "bridge": "#dadaeb",
     "breakdown": "#fdd0a2", "outro": "#bdbdbd",
 }
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MissingDependencyError` now if plotting would fail later."""
+    _pyplot()
 
 
 def _pyplot():  # type: ignore[no-untyped-def]

@@ -191,6 +191,6 @@ def segment(beats: np.ndarray, downbeats: np.ndarray, meter: int, chroma_sync: n
     energies = [float(energy_at(t0, t1)) for t0, t1 in zip(times, times[1:])]
     durations = [max(t1 - t0, 1e-6) for t0, t1 in zip(times, times[1:])]
     labels = _labels(groups, energies, durations)
-    return [Section(start=round(t0, 4), end=round(t1, 4), label=lab, group=g,
-                    energy=round(e, 4))
+    times = [round(t, 4) for t in times[:-1]] + [float(duration)]
+    return [Section(start=t0, end=t1, label=lab, group=g, energy=round(e, 4))
             for t0, t1, lab, g, e in zip(times, times[1:], labels, groups, energies)]
