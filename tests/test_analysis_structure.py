@@ -20,7 +20,7 @@ def test_abab_c_b_boundaries_within_a_beat_and_groups(bpm, bars):
     assert np.max(np.abs(np.array(got) - starts)) <= beat
     assert [s.group for s in a.sections] == groups == [0, 1, 0, 1, 2, 1]
     assert a.sections[-1].end == pytest.approx(a.duration)
-    for s, t in zip(a.sections, a.sections[1:]):
+    for s, t in zip(a.sections[:-1], a.sections[1:], strict=True):
         assert s.end == t.start
     # boundaries sit on downbeats
     for s in a.sections[1:]:

@@ -8,8 +8,8 @@
 - :mod:`.sections`: novelty boundaries on downbeats, repetition groups, role labels;
 - :mod:`.tonal`: key and mode.
 
-Heavy imports (librosa, numba) happen inside these modules, which only the analyzer
-imports, so ``import musicvid`` stays light.
+Heavy imports (numba, scipy) happen inside these modules, which only the analyzer
+imports, so ``import musicvid`` stays light. librosa itself is not needed here.
 """
 
 from __future__ import annotations

@@ -62,17 +62,23 @@ def beat_dp(salience: np.ndarray, period: np.ndarray, tightness: float) -> np.nd
 
 
 @numba.njit(cache=True, nogil=True)
-def viterbi_path(obs: np.ndarray, max_jump: int, jump_cost: float) -> np.ndarray:
+def viterbi_path(obs: np.ndarray, max_jump: int, jump_cost: float,
+                 leap_cost: float = 1e300) -> np.ndarray:
     """Best path through ``obs`` (frames x states, log-likelihood-like scores) where a
-    step may move at most ``max_jump`` states, each state moved costing ``jump_cost``."""
+    step may move at most ``max_jump`` states, each state moved costing ``jump_cost``,
+    or leap to any state for ``leap_cost`` (a sudden tempo change)."""
     n, k = obs.shape
     acc = obs[0].copy()
     back = np.zeros((n, k), dtype=np.int64)
     new = np.empty(k, dtype=np.float64)
     for t in range(1, n):
+        top = 0
+        for i in range(k):
+            if acc[i] > acc[top]:
+                top = i
         for j in range(k):
-            best = -1e300
-            arg = j
+            best = acc[top] - leap_cost
+            arg = top
             lo = j - max_jump
             hi = j + max_jump
             if lo < 0:

@@ -3,7 +3,8 @@
 1. Beat salience: broadband log-mel flux plus the flux below 200 Hz (bass and kick mark
    the beat), each detrended and scaled to unit deviation.
 2. Tempo candidates: the two strongest autocorrelation peaks between 40 and 250 BPM with
-   their octave, 3:2 and 3:1 relatives, and the next two peaks.
+   their octave, 3:2 and 3:1 relatives, the next two peaks, and one free-tempo path
+   through the tempogram that may leap between tempi (a song going from 90 to 140 BPM).
 3. Per candidate: a local tempo curve (Viterbi through a windowed autocorrelation
    tempogram, kept within 20% of the candidate, so ritardandi and tempo changes are
    followed), a stiff dynamic-programming beat sequence along it, a second pass along
@@ -46,6 +47,8 @@ PHASE_BROAD = 0.5  # broadband vs bass evidence in the half-beat phase decision
 SCORE_HALF = 0.5  # weight of half-beat salience in a candidate's score
 R_DOUBLE = 0.8  # half-beats this strong relative to beats: the beat is twice as fast
 MAX_BEAT_BPM = 200.0
+FREE_PRIOR = 0.3  # free-tempo path: log-prior weight per octave^2 off 120 BPM
+FREE_LEAP = 1.0  # free-tempo path: cost of a sudden tempo change (in autocorrelation)
 TRIM_FRAC = 0.1  # end beats below this fraction of the RMS beat salience are dropped
 # The flux peaks this long before the attack it marks (the window's leading edge sees
 # it first); measured on click tracks, where beats then land within 9 ms.
@@ -171,6 +174,22 @@ def _local_period(tg: np.ndarray, centres: np.ndarray, n: int, fps: float, bpm: 
     return np.interp(np.arange(n), centres, per)
 
 
+def _free_period(tg: np.ndarray, centres: np.ndarray, n: int, fps: float) -> np.ndarray | None:
+    """Per-frame period (frames) from a Viterbi path over the whole tempo range that may
+    leap between tempi: the candidate for songs whose tempo changes by more than the
+    band a fixed candidate follows (90 -> 140 BPM)."""
+    from ._dp import viterbi_path
+
+    states = np.exp(np.linspace(np.log(MIN_BPM * 1.25), np.log(MAX_BPM * 0.8), 160))
+    lags = 60.0 * fps / states
+    if tg.shape[0] < 3 or tg.shape[1] <= int(lags.max()) + 1:
+        return None
+    obs = np.stack([_interp(row, lags) for row in tg])
+    obs = obs - FREE_PRIOR * np.log2(states / PRIOR_BPM)[None, :] ** 2
+    path = viterbi_path(obs.astype(np.float64), 2, 0.02, FREE_LEAP)
+    return np.interp(np.arange(n), centres, lags[path])
+
+
 def _sample(curve: np.ndarray, times_frames: np.ndarray) -> float:
     """Mean of ``curve`` at fractional frames, each the max of the 3 nearest frames."""
     i = np.round(times_frames).astype(int)
@@ -252,12 +271,14 @@ def _tempo_of(frames: np.ndarray, fps: float, fallback: float) -> float:
 
 
 def _track(sal: np.ndarray, low: np.ndarray, broad: np.ndarray, fps: float, bpm: float,
-           tg: np.ndarray, centres: np.ndarray) -> dict[str, Any]:
+           tg: np.ndarray, centres: np.ndarray, period: np.ndarray | None = None
+           ) -> dict[str, Any]:
     """One candidate tracked: its beats (frames), tempo, strengths and score."""
     from ._dp import beat_dp
 
     n = len(sal)
-    period = _local_period(tg, centres, n, fps, bpm)
+    if period is None:
+        period = _local_period(tg, centres, n, fps, bpm)
     frames = beat_dp(sal, period, TIGHTNESS).astype(np.float64)
     period = _period_from_beats(frames, n, period)
     frames = beat_dp(sal, period, TIGHTNESS).astype(np.float64)
@@ -279,6 +300,10 @@ def track_beats(onset: np.ndarray, onset_low: np.ndarray, fps: float,
         return _fallback(duration)
     tg, centres, _ = _tempogram(sal, fps)
     results = [_track(sal, low, broad, fps, bpm, tg, centres) for bpm in _candidates(sal, fps)]
+    free = _free_period(tg, centres, n, fps)
+    if free is not None:
+        results.append(_track(sal, low, broad, fps, 60.0 * fps / float(np.median(free)), tg,
+                              centres, free))
     results.sort(key=lambda r: -r["score"])
     best = results[0]
     # Confidence: how far the winner scores above the best candidate outside its octave

@@ -75,6 +75,58 @@ def _stft_blocks(y: np.ndarray, n_fft: int, hop: int) -> Iterator[tuple[int, np.
         yield i, power
 
 
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (linear below 1 kHz, logarithmic above), as librosa's default."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, lin)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    lin = m * (200.0 / 3)
+    log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+    return np.where(m >= 15.0, log, lin)
+
+
+def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Triangular, area-normalised (Slaney) mel filterbank (n_mels, n_fft//2+1) and the
+    band centre frequencies."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    lower = (freqs[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    upper = (edges[2:, None] - freqs[None, :]) / np.diff(edges)[1:, None]
+    fb = np.maximum(0.0, np.minimum(lower, upper))
+    fb *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return fb.astype(np.float32), edges[1:-1]
+
+
+def chroma_filters(sr: int, n_fft: int, fmin: float = 55.0, fmax: float = 5000.0
+                   ) -> np.ndarray:
+    """(12, n_fft//2+1): each bin between ``fmin`` and ``fmax`` shared between the pitch
+    classes within a semitone of it (triangular in log frequency), C first."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    fb = np.zeros((12, len(freqs)))
+    ok = (freqs >= fmin) & (freqs <= fmax)
+    midi = 69.0 + 12.0 * np.log2(np.maximum(freqs[ok], 1e-9) / 440.0)
+    for pc in range(12):
+        d = (midi - pc) % 12.0
+        d = np.minimum(d, 12.0 - d)  # semitones to the nearest pitch of this class
+        fb[pc, ok] = np.maximum(0.0, 1.0 - d)
+    return fb.astype(np.float32)
+
+
+def _mfcc(mel_power: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
+    """MFCC: orthonormal DCT-II of the log mel power (dB, 80 dB range under the peak)."""
+    from scipy.fft import dct
+
+    db = 10.0 * np.log10(np.maximum(mel_power, 1e-10))
+    db = np.maximum(db, db.max(initial=-100.0) - 80.0)
+    return dct(db, type=2, axis=0, norm="ortho")[:n_mfcc]
+
+
 def _n_frames(n_samples: int, n_fft: int, hop: int) -> int:
     return 1 + max(0, n_samples + 2 * (n_fft // 2) - n_fft) // hop
 
@@ -94,8 +146,6 @@ def _flux(logmel: np.ndarray, floor: np.ndarray) -> np.ndarray:
 
 def compute_features(y: np.ndarray, sr: int) -> Features:
     """All frame features of mono float32 samples ``y`` at rate ``sr``."""
-    import librosa
-
     y = np.asarray(y, dtype=np.float32)
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > 0:
@@ -103,8 +153,7 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     fmax = min(11025.0, sr / 2)
     # -- onset envelopes and RMS --------------------------------------------------------
     n_on = _n_frames(len(y), ONSET_NFFT, ONSET_HOP)
-    mel_fb = librosa.filters.mel(sr=sr, n_fft=ONSET_NFFT, n_mels=ONSET_MELS, fmin=30.0,
-                                 fmax=fmax, dtype=np.float32)
+    mel_fb, centers = mel_filters(sr, ONSET_NFFT, ONSET_MELS, 30.0, fmax)
     logmel = np.empty((ONSET_MELS, n_on), dtype=np.float32)
     rms = np.empty(n_on, dtype=np.float32)
     win_energy = float(np.sum(np.hanning(ONSET_NFFT + 1)[:-1] ** 2))
@@ -120,7 +169,6 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     np.log10(logmel + floor, out=logmel)
     flux = _flux(logmel, np.log10(floor))
     del logmel
-    centers = librosa.mel_frequencies(n_mels=ONSET_MELS + 2, fmin=30.0, fmax=fmax)[1:-1]
     low = centers < LOW_BAND_HZ
     onset = flux.mean(axis=0)
     onset_low = flux[low].mean(axis=0) if low.any() else onset
@@ -128,9 +176,8 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     del flux
     # -- chroma, MFCC, centroid ---------------------------------------------------------
     n_slow = _n_frames(len(y), SLOW_NFFT, SLOW_HOP)
-    chroma_fb = librosa.filters.chroma(sr=sr, n_fft=SLOW_NFFT, tuning=0.0).astype(np.float32)
-    smel_fb = librosa.filters.mel(sr=sr, n_fft=SLOW_NFFT, n_mels=SLOW_MELS, fmin=30.0,
-                                  fmax=fmax, dtype=np.float32)
+    chroma_fb = chroma_filters(sr, SLOW_NFFT, fmax=min(5000.0, fmax))
+    smel_fb, _ = mel_filters(sr, SLOW_NFFT, SLOW_MELS, 30.0, fmax)
     freqs = np.fft.rfftfreq(SLOW_NFFT, 1.0 / sr).astype(np.float32)
     chroma = np.empty((12, n_slow), dtype=np.float32)
     smel = np.empty((SLOW_MELS, n_slow), dtype=np.float32)
@@ -144,8 +191,7 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
         centroid[i:i + k] = np.where(tot > 1e-6, (freqs @ mag) / np.maximum(tot, 1e-6), 0.0)
     cmax = chroma.max(axis=0, keepdims=True)
     chroma = np.where(cmax > 0, chroma / np.maximum(cmax, 1e-12), 0.0).astype(np.float32)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(smel, ref=1.0, amin=1e-6, top_db=None),
-                                n_mfcc=13).astype(np.float32)
+    mfcc = _mfcc(smel).astype(np.float32)
     return Features(sr=sr, n_samples=len(y), onset_fps=sr / ONSET_HOP,
                     onset=onset.astype(np.float32), onset_low=onset_low.astype(np.float32),
                     onset_high=onset_high.astype(np.float32), rms=rms * np.float32(peak),

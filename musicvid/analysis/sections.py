@@ -126,13 +126,13 @@ def _labels(groups: list[int], energies: list[float], durations: list[float]) ->
     if k == 1:
         return ["verse"]
     count = {g: groups.count(g) for g in set(groups)}
-    mean_e = {g: float(np.mean([e for e, h in zip(energies, groups) if h == g]))
+    mean_e = {g: float(np.mean([e for e, h in zip(energies, groups, strict=True) if h == g]))
               for g in count}
     song_e = float(np.average(energies, weights=durations))
     repeated = [g for g in count if count[g] > 1]
     chorus = max(repeated, key=lambda g: (mean_e[g], count[g])) if repeated else None
     labels = []
-    for i, (g, e) in enumerate(zip(groups, energies)):
+    for i, (g, e) in enumerate(zip(groups, energies, strict=True)):
         if g == chorus:
             labels.append("chorus")
         elif count[g] > 1:
@@ -179,7 +179,7 @@ def segment(beats: np.ndarray, downbeats: np.ndarray, meter: int, chroma_sync: n
     edges = [0, *boundaries, n]
     times = [0.0, *[float(beats[b]) for b in boundaries], float(duration)]
     if len(x) and len(edges) > 2:
-        groups = _group([x[a:b] for a, b in zip(edges, edges[1:])])
+        groups = _group([x[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)])
     else:
         groups = [0] * (len(edges) - 1)
     if len(groups) > 1:  # a part repeated back to back is one section
@@ -188,9 +188,11 @@ def segment(beats: np.ndarray, downbeats: np.ndarray, meter: int, chroma_sync: n
         groups = [groups[i] for i in keep]
         order = {g: i for i, g in enumerate(dict.fromkeys(groups))}
         groups = [order[g] for g in groups]
-    energies = [float(energy_at(t0, t1)) for t0, t1 in zip(times, times[1:])]
-    durations = [max(t1 - t0, 1e-6) for t0, t1 in zip(times, times[1:])]
+    spans = list(zip(times[:-1], times[1:], strict=True))
+    energies = [float(energy_at(t0, t1)) for t0, t1 in spans]
+    durations = [max(t1 - t0, 1e-6) for t0, t1 in spans]
     labels = _labels(groups, energies, durations)
     times = [round(t, 4) for t in times[:-1]] + [float(duration)]
     return [Section(start=t0, end=t1, label=lab, group=g, energy=round(e, 4))
-            for t0, t1, lab, g, e in zip(times, times[1:], labels, groups, energies)]
+            for t0, t1, lab, g, e in zip(times[:-1], times[1:], labels, groups, energies,
+                                         strict=True)]

@@ -1,5 +1,9 @@
 """The default analyzer: beats, downbeats, sections, key and curves (see
-:mod:`musicvid.analysis`), built on librosa's filters and numba."""
+:mod:`musicvid.analysis`).
+
+Registered as ``librosa``, the name it has always had; its features follow librosa's
+conventions (Slaney mel bands, MFCC) but are computed in numpy/scipy with numba kernels,
+so a cold start does not pay for importing librosa."""
 
 from __future__ import annotations
 
