@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..types import Analysis
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .beats import BeatResult
+    from .features import Features
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +105,7 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
         slow_rms = frame_curve(feats.rms, feats.onset_fps, feats.slow_fps,
                                feats.chroma.shape[1])
         key, mode, key_conf = estimate_key(feats.chroma, slow_rms)
-        descriptors = _descriptors(feats, bt, mode, key_conf, energy, loud, duration)
+        descriptors = _descriptors(feats, bt, mode, key_conf, loud, duration)
     step(5, total, "done")
     return Analysis(
         duration=duration, sample_rate=sr, tempo=round(float(bt.tempo), 3),
@@ -112,7 +117,8 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
         descriptors=descriptors)
 
 
-def _descriptors(feats, bt, mode, key_conf, energy, loud, duration) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _descriptors(feats: Features, bt: BeatResult, mode: str | None, key_conf: float,
+                 loud: np.ndarray, duration: float) -> dict[str, float]:
     """Scalar descriptors in 0..1 (plus a few raw values with units in their names)."""
     rms = feats.rms[loud] if loud.any() else feats.rms
     loud_db = 20 * np.log10(max(float(np.sqrt(np.mean(rms ** 2))) if rms.size else 0.0, 1e-9))

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..types import Section
@@ -155,7 +157,8 @@ def _labels(groups: list[int], energies: list[float], durations: list[float]) ->
 
 
 def segment(beats: np.ndarray, downbeats: np.ndarray, meter: int, chroma_sync: np.ndarray,
-            mfcc_sync: np.ndarray, energy_at, duration: float) -> list[Section]:
+            mfcc_sync: np.ndarray, energy_at: Callable[[float, float], float],
+            duration: float) -> list[Section]:
     """Sections covering [0, duration). ``energy_at(t0, t1)`` gives mean energy 0..1."""
     n = len(beats)
     meter = max(2, int(meter))
