@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 TORCH = "torch==2.13.0"
 
 
-def _install(session: nox.Session, extras: str = "models,server,test") -> None:
+def _install(session: nox.Session, extras: str = "models,server,test,plot") -> None:
     session.install(TORCH)  # first and pinned: the CPU build
     session.install("-e", f".[{extras}]")
 

@@ -34,7 +34,38 @@ def _check_file(path: Path) -> None:
         raise AudioDecodeError(f"audio file is empty: {path}")
 
 
+MAX_PREALLOC_S = 1800.0  # trust a container's duration up to 30 minutes for preallocation
+
+
+class _Samples:
+    """A growable float32 buffer, frames first, so decoded audio is held once: no list of
+    chunks to concatenate at the end (which would double the peak memory)."""
+
+    def __init__(self, channels: int, capacity: int):
+        import numpy as np
+
+        self._np = np
+        self.data = np.empty((max(capacity, 1024), channels), dtype=np.float32)
+        self.n = 0
+
+    def add(self, block: np.ndarray) -> None:  # block: (channels, k)
+        k = block.shape[1]
+        if self.n + k > len(self.data):
+            grown = self._np.empty((max(self.n + k, int(len(self.data) * 1.25)),
+                                    self.data.shape[1]), dtype=self._np.float32)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n:self.n + k] = block.T
+        self.n += k
+
+    def result(self, mono: bool) -> np.ndarray:
+        out = self.data[: self.n]
+        return out[:, 0] if mono else out.T
+
+
 def _decode_pyav(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:
+    """Decode and resample in FFmpeg straight to float32 at ``sr`` (mono if asked), so a
+    long stereo 44.1 kHz file never exists in memory at its native size."""
     import av
     import numpy as np
 
@@ -46,31 +77,55 @@ def _decode_pyav(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, in
         rate = int(sr or stream.codec_context.sample_rate or stream.rate or 0)
         if rate <= 0:
             raise AudioDecodeError(f"{path.name}: unknown sample rate")
-        layout = "mono" if mono else "stereo"
+        seconds = 0.0
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = container.duration / 1_000_000
+        capacity = int(min(max(seconds, 1.0), MAX_PREALLOC_S) * rate * 1.01) + 4096
+        # Mono is the mean of left and right, as in the soundfile path (FFmpeg's own
+        # stereo->mono matrix is (L + R) / sqrt(2), which can leave [-1, 1]).
+        source_mono = (stream.codec_context.channels or 2) == 1
+        layout = "mono" if source_mono else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        chunks: list[np.ndarray] = []
+        buf = _Samples(1 if mono else 2, capacity)
+
+        def add(block: np.ndarray) -> None:
+            if mono and block.shape[0] == 2:
+                block = block.mean(axis=0, keepdims=True)
+            elif not mono and block.shape[0] == 1:
+                block = np.repeat(block, 2, axis=0)
+            buf.add(block)
+
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
+                add(out.to_ndarray())
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray())
-    if not chunks:
+            add(out.to_ndarray())
+    if buf.n == 0:
         raise AudioDecodeError(f"{path.name}: no audio samples could be decoded")
-    data = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    return (data[0] if mono else data), rate
+    return buf.result(mono), rate
 
 
 def _decode_soundfile(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:
+    """libsndfile fallback (some ogg files FFmpeg refuses); reads in blocks and mixes down
+    as it goes, then resamples once."""
     import numpy as np
     import soundfile
 
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    data = data.T  # channels first
-    if mono:
-        data = data.mean(axis=0)
-    elif data.shape[0] == 1:
-        data = np.repeat(data, 2, axis=0)
-    if sr and sr != rate:
+    with soundfile.SoundFile(str(path)) as f:
+        rate = int(f.samplerate)
+        buf = _Samples(1 if mono else 2, int(f.frames) if f.frames > 0 else rate * 60)
+        for block in f.blocks(blocksize=rate * 10, dtype="float32", always_2d=True):
+            if mono:
+                block = block.mean(axis=1, keepdims=True)
+            elif block.shape[1] == 1:
+                block = np.repeat(block, 2, axis=1)
+            else:
+                block = block[:, :2]
+            buf.add(block.T)
+    data = buf.result(mono)
+    if sr and sr != rate and data.size:
         import librosa
 
         data = librosa.resample(data, orig_sr=rate, target_sr=sr)

@@ -195,7 +195,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline import analyze
 
     config = _config(args)
+    if args.plot:  # fail before the analysis if matplotlib is missing
+        from .analysis.plot import require_matplotlib
+
+        require_matplotlib()
     analysis = analyze(args.audio, config)
+    if args.plot:
+        from .analysis.plot import plot_analysis
+        from .audio import load_audio
+
+        samples, rate = load_audio(args.audio, sr=22050, mono=True)
+        written = plot_analysis(analysis, args.plot, samples, rate)
+        sys.stderr.write(f"wrote {written}\n")
     data = analysis.to_dict()
     if not args.curves:
         data.pop("energy", None)
@@ -252,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="print the analysis of AUDIO as JSON", parents=[common])
     a.add_argument("audio", type=Path)
     a.add_argument("--curves", action="store_true", help="include energy/onset curves")
+    a.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
+                   help="also draw waveform, energy, beats, downbeats and sections "
+                        "(needs matplotlib: pip install 'musicvid[plot]')")
     _add_render_options(a)
     a.set_defaults(func=cmd_analyze)
 

@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from .audio import click_track, write_click_track, write_wav
+from .audio import click_track, structured_song, write_click_track, write_wav
 from .fakes import FakeAnalyzer, FakeStagesPlugin, SolidKeyframes
 from .tiny_models import build_tiny_sdxl, build_tiny_svd, write_tiny_models
 
 __all__ = ["FakeAnalyzer", "FakeStagesPlugin", "SolidKeyframes", "build_tiny_sdxl",
-           "build_tiny_svd", "click_track", "write_click_track", "write_tiny_models",
-           "write_wav"]
+           "build_tiny_svd", "click_track", "structured_song", "write_click_track",
+           "write_tiny_models", "write_wav"]

@@ -1,0 +1,19 @@
+"""Music analysis behind the default ``librosa`` analyzer stage.
+
+``analyze_samples`` turns mono samples into an :class:`~musicvid.types.Analysis`:
+
+- :mod:`.features`: onset envelopes, RMS, chroma, MFCC, centroid (two block STFTs);
+- :mod:`.beats`: tempo candidates, local tempo, dynamic-programming beats, phase;
+- :mod:`.meter`: meter (3 or 4) and downbeats from per-beat accents;
+- :mod:`.sections`: novelty boundaries on downbeats, repetition groups, role labels;
+- :mod:`.tonal`: key and mode.
+
+Heavy imports (numba, scipy) happen inside these modules, which only the analyzer
+imports, so ``import musicvid`` stays light. librosa itself is not needed here.
+"""
+
+from __future__ import annotations
+
+from ._core import analyze_samples
+
+__all__ = ["analyze_samples"]

@@ -1,0 +1,111 @@
+"""Bar lines: the meter (3 or 4 beats to the bar) and which beats are downbeats.
+
+Each beat gets an accent from four cues, each z-scored over the song: how much the
+harmony changes entering the beat (chords change on bar lines), the bass/kick onset at
+the beat, the broadband onset at the beat (half weight) and the loudness just after it. For each meter the beats
+are folded by bar position; the meter and phase whose first position stands out most
+from the others (a t statistic, so 3 and 4 compare fairly) win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["MeterResult", "beat_sync", "estimate_meter"]
+
+METERS = (4, 3)
+
+
+@dataclass
+class MeterResult:
+    meter: int
+    phase: int  # index of the first downbeat in the beat list
+    confidence: float
+    downbeats: np.ndarray  # seconds
+
+
+def beat_sync(feature: np.ndarray, fps: float, beats: np.ndarray, duration: float
+              ) -> np.ndarray:
+    """Mean of ``feature`` (d, frames) over each beat interval: (d, len(beats)).
+
+    Interval i runs from beat i to beat i+1 (the last to the end of the song)."""
+    d, m = feature.shape
+    if len(beats) == 0 or m == 0:
+        return np.zeros((d, len(beats)), dtype=np.float32)
+    edges = np.append(beats, max(duration, beats[-1] + 1e-3))
+    idx = np.clip(np.round(edges * fps).astype(int), 0, m)
+    csum = np.concatenate([np.zeros((d, 1)), np.cumsum(feature, axis=1, dtype=np.float64)],
+                          axis=1)
+    lo, hi = idx[:-1], np.maximum(idx[1:], idx[:-1] + 1)
+    hi = np.minimum(hi, m)
+    lo = np.minimum(lo, hi - 1).clip(min=0)
+    out = (csum[:, hi] - csum[:, lo]) / np.maximum(hi - lo, 1)
+    return out.astype(np.float32)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np.ndarray,
+                 broad: np.ndarray, rms: np.ndarray, onset_fps: float, duration: float
+                 ) -> np.ndarray:
+    """Per-beat accent: z-scored harmonic change, bass onset, onset (half weight) and
+    loudness. The harmonic cue is weighted by how much the harmony moves at all, so
+    noise in a static chroma is not read as chord changes."""
+    n = len(beats)
+    cs = beat_sync(chroma, slow_fps, beats, duration)
+    norm = np.linalg.norm(cs, axis=0) + 1e-9
+    cs = cs / norm
+    change = np.zeros(n)
+    if n > 1:
+        change[1:] = 1.0 - np.sum(cs[:, 1:] * cs[:, :-1], axis=0)
+        change[0] = change[1:].mean()
+
+    def at(curve: np.ndarray) -> np.ndarray:
+        i = np.clip(np.round(beats * onset_fps).astype(int), 1, max(1, len(curve) - 2))
+        if len(curve) < 3:
+            return np.zeros(n)
+        return np.maximum(np.maximum(curve[i - 1], curve[i]), curve[i + 1])
+
+    # loudness: the loudest frame within 50 ms after the beat, in dB
+    k = max(1, int(round(0.05 * onset_fps)))
+    loud = np.zeros(n)
+    if len(rms):
+        for j, i in enumerate(np.clip(np.round(beats * onset_fps).astype(int), 0, len(rms) - 1)):
+            loud[j] = float(rms[i:i + k + 1].max())
+    loud_db = 20 * np.log10(np.maximum(loud, 1e-6))
+    harmonic_weight = float(np.clip(change.std() / 0.05, 0.0, 1.0))
+    return (harmonic_weight * _z(change) + _z(at(low)) + 0.5 * _z(at(broad))
+            + _z(loud_db))
+
+
+def estimate_meter(beats: np.ndarray, accents: np.ndarray) -> MeterResult:
+    """Meter and downbeats from per-beat ``accents``."""
+    n = len(beats)
+    if n < 8:
+        return MeterResult(4, 0, 0.0, beats[::4].copy())
+    best: tuple[float, int, int] = (-np.inf, 4, 0)
+    scores: dict[int, float] = {}
+    for m in METERS:
+        top = -np.inf
+        for phase in range(m):
+            pos = (np.arange(n) - phase) % m == 0
+            a, b = accents[pos], accents[~pos]
+            if len(a) < 2 or len(b) < 2:
+                continue
+            pooled = np.sqrt((a.var() * (len(a) - 1) + b.var() * (len(b) - 1))
+                             / (len(a) + len(b) - 2) + 1e-9)
+            t = (a.mean() - b.mean()) / (pooled * np.sqrt(1 / len(a) + 1 / len(b)))
+            top = max(top, t)
+            if t > best[0]:
+                best = (float(t), m, phase)
+        scores[m] = top
+    t, meter, phase = best
+    other = max((v for k, v in scores.items() if k != meter), default=0.0)
+    # confidence: how clearly the downbeats stand out and the other meter loses
+    confidence = float(np.clip(t / 8.0, 0, 1) * np.clip((t - other) / max(t, 1e-9) * 2, 0, 1))
+    return MeterResult(meter, phase, confidence, beats[phase::meter].copy())
