@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     res["stage_image_s"] = [round(x, 1) for x in stage_s]
     res["stage_over_plain"] = round(sum(stage_s) / sum(plain_s), 3)
     res["rss_peak_gb"] = round(rss_gb(), 2)
+    save(args.out, w, h, res)
 
     # components
     res["unet_step_cfg_s"] = round(unet_forward(torch, pipe.unet, 2, w, h), 1)
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         res["vae_decode_s"] = round(timed(lambda: pipe.vae.decode(latents))[0], 1)
         tiny = build_full_taesdxl()
         res["taesdxl_decode_s"] = round(timed(lambda: tiny.decode(latents))[0], 2)
+    save(args.out, w, h, res)
 
     if args.variants:
         v: dict[str, Any] = {}
@@ -162,15 +164,24 @@ def main(argv: list[str] | None = None) -> int:
         pipe.unet.set_attn_processor(AttnProcessor())
         v["fp32_math_attention"] = round(unet_forward(torch, pipe.unet, 1, w, h), 1)
         res["variants_unet_fwd_batch1_s"] = v
-        del pipe, tiny
+        save(args.out, w, h, res)
+        # free this process's copy first: two full-size models do not fit in 24 GiB
+        sdxl_keyframes.forget_pipelines()
+        del pipe, tiny, stage
+        import gc
+
+        gc.collect()
         res["bf16"] = bf16_probe(w, h, args.bf16_timeout)
 
     res["load_after"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"keyframes-{w}x{h}.json"
-    path.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
+    save(args.out, w, h, res)
     return 0
+
+
+def save(out: Path, w: int, h: int, res: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"keyframes-{w}x{h}.json").write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":
