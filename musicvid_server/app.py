@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 FORM_FIELDS = {"genre", "style", "palette", "seed"}
 SEED_MAX = 2**32 - 1
+MAX_OFFSET = 2**31 - 1
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -144,14 +145,12 @@ def _get_job(request: Request) -> Any:
     return job
 
 
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,12}", raw.strip()) or not (
-            lo <= int(raw) and (hi is None or int(raw) <= hi)):
-        bound = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
-        raise ApiError(422, "invalid_option", f"{name} must be an integer {bound}",
+    if not re.fullmatch(r"\d{1,10}", raw.strip()) or not lo <= int(raw) <= hi:
+        raise ApiError(422, "invalid_option", f"{name} must be an integer from {lo} to {hi}",
                        field=name)
     return int(raw)
 
@@ -314,7 +313,7 @@ async def events(request: Request) -> Response:
 async def jobs(request: Request) -> JSONResponse:
     st = _state(request)
     limit = _int_param(request, "limit", 20, 1, 100)
-    offset = _int_param(request, "offset", 0, 0, None)
+    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
     state = request.query_params.get("state")
     if state is not None and state not in STATES:
         raise ApiError(422, "invalid_option", f"invalid state: {state[:32]!r}", field="state",

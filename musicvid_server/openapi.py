@@ -126,7 +126,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "requestBody": {"required": True,
                             "content": {"multipart/form-data": {"schema": form}}},
             "responses": {
-                "200": _json(_ref("Started"), "queued; poll the status or stream events"),
+                "200": {**_json(_ref("Started"), "queued; poll the status or stream events"),
+                        "links": {op: {"operationId": op,
+                                       "parameters": {"job_id": "$response.body#/job_id"}}
+                                  for op in ("status", "events", "result", "cancel")}},
                 "400": _error("malformed multipart body"),
                 "413": _error(f"the upload is larger than {limit_mb:g} MB"),
                 "415": _error("not multipart/form-data, or the file is not audio"),
@@ -193,7 +196,8 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                 {"name": "offset", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                            "default": 0}},
                 {"name": "state", "in": "query", "required": False,
                  "schema": {"type": "string", "enum": list(STATES)}},
             ],
