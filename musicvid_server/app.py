@@ -273,9 +273,11 @@ async def cancel(request: Request) -> JSONResponse:
     if job.state in ("succeeded", "failed"):
         raise ApiError(409, "already_finished", f"the job already {job.state}",
                        state=job.state)
-    job = st.store.request_cancel(job.id)
+    after = st.store.request_cancel(job.id)  # first the flag, then the running job's event
     st.worker.cancel(job.id)
-    return JSONResponse(_status_json(st, job))
+    if after is None:  # pragma: no cover - rows are never deleted
+        raise ApiError(404, "not_found", "no job with this id")
+    return JSONResponse(_status_json(st, after))
 
 
 async def events(request: Request) -> Response:
@@ -296,8 +298,7 @@ async def events(request: Request) -> Response:
             if (version, position) != seen:
                 seen = (version, position)
                 last_sent = time.monotonic()
-                yield (f"id: {version}\nevent: status\n"
-                       f"data: {json.dumps(job.to_api(position))}\n\n")
+                yield f"event: status\ndata: {json.dumps(job.to_api(position))}\n\n"
                 if job.state in FINAL_STATES:
                     yield "event: end\ndata: {}\n\n"
                     return
@@ -318,7 +319,7 @@ async def jobs(request: Request) -> JSONResponse:
     if state is not None and state not in STATES:
         raise ApiError(422, "invalid_option", f"invalid state: {state[:32]!r}", field="state",
                        valid=list(STATES))
-    page_, total = st.store.list(limit, offset, state)
+    page_, total = st.store.list_jobs(limit, offset, state)
     positions = st.store.queued_positions()
     return JSONResponse({"jobs": [j.to_api(positions.get(j.id)) for j in page_],
                          "total": total, "limit": limit, "offset": offset,
@@ -384,8 +385,9 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         finally:
             if hasattr(app.state, "server"):
                 app.state.server.stopping.set()
-            worker.stop()
-            store.close()
+            # off the event loop: a running job stops at its next unit of work
+            if await anyio.to_thread.run_sync(worker.stop):
+                store.close()
             lock.release()
 
     routes = [

@@ -9,6 +9,7 @@ This is the only module that imports platform-specific things.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -30,7 +31,7 @@ class DataDirLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 f.seek(0)
@@ -54,7 +55,7 @@ class DataDirLock:
         if self._file is None:
             return
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 self._file.seek(0)

@@ -199,7 +199,7 @@ class JobStore:
                 (job.seq,)).fetchone()
         return int(ahead) + 1
 
-    def list(self, limit: int, offset: int, state: str | None = None) -> tuple[list[Job], int]:
+    def list_jobs(self, limit: int, offset: int, state: str | None = None) -> tuple[list[Job], int]:
         """Newest first; returns (page, total)."""
         where, args = ("WHERE state = ?", [state]) if state else ("", [])
         with self._lock:

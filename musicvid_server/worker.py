@@ -178,15 +178,21 @@ class Worker:
         t.start()
         self._threads.append(t)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
         """Stop taking jobs; running ones stop at their next check and go back to the
-        queue (without using up an attempt), to resume on the next start."""
+        queue (without using up an attempt), to resume on the next start. Returns
+        whether every thread ended within ``timeout`` (one still inside a long model
+        step is left to die with the process; its job resumes on the next start)."""
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("still busy at shutdown: %s", ", ".join(alive))
         self._threads.clear()
+        return not alive
 
     def notify(self) -> None:
         """A job was queued."""
@@ -225,7 +231,8 @@ class Worker:
         folder = job_dir(self.data_dir, job.id)
         audio, output = folder / "audio", folder / "video.mp4"
         event = self._cancel.setdefault(job.id, threading.Event())
-        if job.cancel_requested:
+        latest = self.store.get(job.id)  # a cancel that came before the event existed
+        if latest is not None and latest.cancel_requested:
             event.set()
         log.info("job %s: attempt %d starting", job.id, job.attempts)
         pipe: Pipeline | None = None
@@ -303,8 +310,8 @@ class Worker:
                 removed["uploads"] += 1
             jobs = self.data_dir / "jobs"
             for p in jobs.iterdir() if jobs.is_dir() else []:
-                job_id = parse_job_id(p.name)
-                if job_id != p.name or self.store.get(job_id) is None:
+                canonical = parse_job_id(p.name)
+                if canonical is None or canonical != p.name or self.store.get(canonical) is None:
                     shutil.rmtree(p, ignore_errors=True)
                     removed["orphans"] += 1
         if self.settings.owns_cache:

@@ -14,8 +14,7 @@ import uuid
 
 import av
 import pytest
-from server_support import (FINAL, SMALL, BrokenKeyframes, GatedKeyframes, ServerTestStages,
-                            wait_for)
+from server_support import FINAL, SMALL, BrokenKeyframes, GatedKeyframes, ServerTestStages, wait_for
 from starlette.testclient import TestClient
 
 from musicvid import InvalidOptionError, MusicVidError
@@ -617,3 +616,33 @@ def test_events_of_a_job_end_when_the_server_stops(make_client, song):
     client.app.state.server.stopping.set()
     reader.join(5)
     assert not reader.is_alive()
+
+
+def test_graceful_stop_requeues_a_running_job_without_using_an_attempt(stages, song, tmp_path):
+    def app():
+        return create_app(ServerSettings(data_dir=tmp_path / "data", max_attempts=1,
+                                         render_options=dict(SMALL, keyframes="gated")))
+
+    with TestClient(app(), base_url="http://127.0.0.1") as client:
+        job_id = start_ok(client, song)
+        wait_for(lambda: GatedKeyframes.entered == 1)
+    # stopped mid-job: back in the queue, the attempt refunded
+    row = JobStore(tmp_path / "data" / "jobs.sqlite3").get(job_id)
+    assert (row.state, row.attempts, row.message) == ("queued", 0, "waiting to resume")
+    GatedKeyframes.gate.set()
+    with TestClient(app(), base_url="http://127.0.0.1") as client:
+        job = wait_state(client, job_id)
+        assert (job["state"], job["attempts"]) == ("succeeded", 1)
+
+
+def test_startup_removes_half_uploads_and_orphan_job_folders(make_client, song, tmp_path):
+    data = tmp_path / "data"
+    (data / "uploads").mkdir(parents=True)
+    (data / "uploads" / "abc.part").write_bytes(b"half an upload")
+    orphan = data / "jobs" / str(uuid.uuid4())
+    orphan.mkdir(parents=True)
+    (orphan / "audio").write_bytes(b"x")
+    (data / "jobs" / "not-a-job").mkdir()
+    client = make_client()
+    assert stored(tmp_path) == (0, [], [])
+    assert wait_state(client, start_ok(client, song))["state"] == "succeeded"
