@@ -291,7 +291,7 @@ async def events(request: Request) -> Response:
         started = last_sent = time.monotonic()
         while not st.stopping.is_set() and time.monotonic() - started < max_age:
             job = st.store.get(job_id)
-            if job is None:  # expired and removed
+            if job is None:  # the database was replaced under us
                 return
             version = st.store.version(job_id)
             position = st.store.queue_position(job)
@@ -379,6 +379,9 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
                 probe.close()
             worker.start()
             app.state.server = ServerState(settings, store, worker, anyio.Event())
+            if settings.trusted_hosts == ["*"]:
+                log.warning("any Host header is accepted; name this server's public host "
+                            "names with --allowed-host")
             log.info("musicvid server: data in %s, %d worker(s), %s", settings.data_dir,
                      settings.workers, "API key required" if settings.api_key else "no API key")
             yield

@@ -50,9 +50,10 @@ def fakes():
     reset_plugin_manager()
 
 
-def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click):
+@pytest.mark.parametrize("api_key", [None, "k3y-for-the-page"])
+def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click, api_key):
     song, _ = click(bpm=128, duration=5.0, name="my song.wav")
-    settings = ServerSettings(data_dir=tmp_path / "data",
+    settings = ServerSettings(data_dir=tmp_path / "data", api_key=api_key,
                               render_options=dict(SMALL, keyframes="solid"))
     with running_server(create_app(settings)) as url:
         page = chromium.new_page()
@@ -60,6 +61,9 @@ def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url + "/")
         page.wait_for_function("() => document.querySelectorAll('#genre option').length === 10")
+        assert page.is_visible("#api-key") == (api_key is not None)
+        if api_key:
+            page.fill("#api-key", api_key)
         page.set_input_files("#audio", str(song))
         page.select_option("#genre", "electronic")
         page.select_option("#style", "futuristic")
@@ -73,7 +77,8 @@ def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click):
         job_id = page.text_content("#job-id")
         assert page.evaluate("location.hash") == f"#job={job_id}"
         href = page.get_attribute("#download", "href")
-        assert href == f"/api/generate/result?job_id={job_id}&download=1"
+        token = f"&access_token={api_key}" if api_key else ""
+        assert href == f"/api/generate/result?job_id={job_id}&download=1{token}"
 
         page.click("#play")
         page.wait_for_function("() => document.getElementById('video').currentTime > 1.0",
@@ -86,7 +91,9 @@ def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click):
         assert (video["width"], video["height"]) == (160, 90)
         assert errors == []
 
-        with urllib.request.urlopen(f"{url}/api/generate/status?job_id={job_id}") as r:
+        status = urllib.request.Request(f"{url}/api/generate/status?job_id={job_id}",
+                                        headers={"Authorization": f"Bearer {api_key}"})
+        with urllib.request.urlopen(status) as r:
             job = json.loads(r.read())
         assert (job["genre"], job["style"], job["palette"], job["seed"]) == (
             "electronic", "futuristic", "cool", 42)
