@@ -277,6 +277,8 @@ async def cancel(request: Request) -> JSONResponse:
     st.worker.cancel(job.id)
     if after is None:  # pragma: no cover - rows are never deleted
         raise ApiError(404, "not_found", "no job with this id")
+    if job.state == "queued" and after.state == "canceled":  # it never ran: drop the upload
+        shutil.rmtree(job_dir(st.settings.data_dir, job.id), ignore_errors=True)
     return JSONResponse(_status_json(st, after))
 
 

@@ -17,8 +17,9 @@ option                         environment variable                default
 (none: keep it off ``ps``)     ``MUSICVID_API_KEY``                none
 =============================  ==================================  =====================
 
-plus the model options of ``musicvid render`` (``--profile``, ``--sdxl-model``, ...), which
-honour the same variables (``SOTA_CPU_ONLY``, ``MUSICVID_SDXL_MODEL``, ...).
+plus every model option of ``musicvid render`` (``--profile``, ``--sdxl-model``, ...; not
+the per-job genre/style/palette/seed), honouring the same variables (``SOTA_CPU_ONLY``,
+``MUSICVID_SDXL_MODEL``, ...).
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ __all__ = ["ServerSettings", "add_server_options", "default_data_dir", "is_loopb
 MB = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host headers bracket IPv6
 
-# render options a server operator may set (the per-job ones come from each request)
-RENDER_OPTION_KEYS = ("fps", "width", "height", "keyframe_width", "keyframe_height", "steps",
-                      "sdxl_model", "svd_model", "analyzer", "keyframes", "motion",
-                      "compositor", "cache_dir")
+# options of ``musicvid render`` that each request sets instead, or that a server cannot use
+PER_JOB_OPTIONS = ("--genre", "--style", "--palette", "--seed", "--no-cache")
 
 
 def default_data_dir() -> Path:
@@ -169,25 +168,31 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--allowed-host", action="append", default=None, metavar="HOST",
                    help="a Host header to accept; repeat for several (env "
                         "MUSICVID_ALLOWED_HOSTS, comma-separated)")
-    m = p.add_argument_group("models (as for musicvid render)")
-    m.add_argument("--profile", choices=Profile.values(), default=None,
-                   help="cpu (default; SOTA_CPU_ONLY=1) or gpu (SOTA_CPU_ONLY=0)")
-    m.add_argument("--fps", default=None)
-    m.add_argument("--width", type=int, default=None)
-    m.add_argument("--height", type=int, default=None)
-    m.add_argument("--keyframe-width", type=int, default=None)
-    m.add_argument("--keyframe-height", type=int, default=None)
-    m.add_argument("--steps", type=int, default=None, help="diffusion steps per keyframe")
-    m.add_argument("--sdxl-model", default=None,
-                   help="hub id or local directory (env MUSICVID_SDXL_MODEL)")
-    m.add_argument("--svd-model", default=None,
-                   help="hub id or local directory (env MUSICVID_SVD_MODEL)")
-    m.add_argument("--analyzer", default=None, help="analyzer stage name")
-    m.add_argument("--keyframes", default=None, help="keyframe stage name (default sdxl)")
-    m.add_argument("--motion", default=None, help="motion stage name (default kenburns)")
-    m.add_argument("--compositor", default=None, help="compositor stage name")
-    m.add_argument("--cache-dir", type=Path, default=None,
-                   help="stage cache (env MUSICVID_CACHE_DIR; default DATA_DIR/cache)")
+    m = p.add_argument_group("models: the options of musicvid render, for every job")
+    proxy = _RenderOptions(m)
+    from musicvid.cli import _add_render_options
+
+    _add_render_options(proxy)  # type: ignore[arg-type]
+    p.set_defaults(render_option_dests=tuple(proxy.dests))
+
+
+class _RenderOptions:
+    """Takes ``musicvid render``'s options into a group, but the ones each job sets
+    itself (genre, style, palette, seed) and ``--no-cache`` (a server resumes from its
+    cache)."""
+
+    SKIP = PER_JOB_OPTIONS
+
+    def __init__(self, group: Any):
+        self.group = group
+        self.dests: list[str] = []
+
+    def add_argument(self, *flags: str, **kw: Any) -> Any:
+        if any(f in self.SKIP for f in flags):
+            return None
+        action = self.group.add_argument(*flags, **kw)
+        self.dests.append(action.dest)
+        return action
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -211,5 +216,6 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         api_key=os.environ.get("MUSICVID_API_KEY") or None,
         allowed_hosts=args.allowed_host or env_hosts or None,
         profile=args.profile,
-        render_options={k: getattr(args, k, None) for k in RENDER_OPTION_KEYS},
+        render_options={k: getattr(args, k) for k in args.render_option_dests
+                        if k != "profile" and getattr(args, k) is not None},
     )

@@ -281,10 +281,12 @@ class Worker:
             self._cancel.pop(job.id, None)
 
     def _discard_inputs(self, job_id: str, keep_video: bool = False) -> None:
+        """A finished job needs its upload no more; a failed one needs nothing."""
         folder = job_dir(self.data_dir, job_id)
-        (folder / "audio").unlink(missing_ok=True)
-        if not keep_video:
-            (folder / "video.mp4").unlink(missing_ok=True)
+        if keep_video:
+            (folder / "audio").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- cleaning up ---------------------------------------------------------------------
     def _janitor(self) -> None:

@@ -265,19 +265,23 @@ def test_client_filename_never_becomes_a_path(make_client, song, tmp_path):
     job = wait_state(client, job_id)
     assert job["state"] == "succeeded" and job["filename"] == "evil.wav"
     assert not list(tmp_path.rglob("evil.wav"))
-    files = {p.relative_to(tmp_path / "data").as_posix()
+    wait_for(lambda: not (tmp_path / "data" / "jobs" / job_id / "audio").exists(),
+             timeout=5)  # the upload goes once the job is done
+    files = {p.relative_to(tmp_path / "data" / "jobs").as_posix()
              for p in (tmp_path / "data" / "jobs").rglob("*")}
-    assert files == {f"jobs/{job_id}", f"jobs/{job_id}/video.mp4"}  # the upload is gone too
+    assert f"{job_id}/video.mp4" in files and all(f.startswith(job_id) for f in files)
 
 
 # -- cancel, list, events -----------------------------------------------------------------
-def test_cancel_queued_and_running_jobs(make_client, song):
+def test_cancel_queued_and_running_jobs(make_client, song, tmp_path):
     client = make_client(keyframes="gated")
     running = start_ok(client, song, seed="1")
     wait_for(lambda: GatedKeyframes.entered == 1)
     queued = start_ok(client, song, seed="2")
+    assert (tmp_path / "data" / "jobs" / queued / "audio").is_file()
     r = client.post("/api/generate/cancel", params={"job_id": queued})
     assert r.status_code == 200 and r.json()["state"] == "canceled"
+    assert not (tmp_path / "data" / "jobs" / queued).exists()
     r = client.post("/api/generate/cancel", params={"job_id": running})
     assert r.status_code == 200 and r.json()["state"] in ("running", "canceled")
     t0 = time.monotonic()
@@ -449,7 +453,7 @@ def test_sequential_jobs_reuse_stages_and_memory_stays_flat(make_client, song):
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert grown < 1_000_000, f"{grown} bytes kept after 12 jobs"
     assert app_state.worker.pool._stages == stages  # the same objects served every job
-    assert not app_state.worker._cancel
+    wait_for(lambda: not app_state.worker._cancel, timeout=5)  # no per-job state left
 
 
 def test_results_expire_after_the_ttl(make_client, song, tmp_path):
@@ -589,6 +593,31 @@ def test_musicvid_serve_subcommand_has_the_server_and_model_options():
     for option in ("--host", "--port", "--data-dir", "--workers", "--max-upload-mb",
                    "--sdxl-model", "--profile", "--result-ttl-hours", "--max-attempts"):
         assert option in proc.stdout
+    for per_job in ("--genre", "--style", "--palette", "--seed", "--no-cache"):
+        assert per_job not in proc.stdout
+
+
+def test_serve_takes_every_model_option_of_render(tmp_path, monkeypatch):
+    import argparse
+
+    from musicvid.cli import _add_render_options, build_parser
+    from musicvid_server.settings import PER_JOB_OPTIONS, settings_from_args
+
+    render = argparse.ArgumentParser()
+    _add_render_options(render)
+    render_flags = {f for a in render._actions for f in a.option_strings} - {"-h", "--help"}
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    serve_flags = {f for a in serve._actions for f in a.option_strings}
+    assert render_flags - set(PER_JOB_OPTIONS) <= serve_flags
+    monkeypatch.delenv("MUSICVID_CACHE_DIR")
+    args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), "--steps", "3",
+                                      "--sdxl-model", "some/model", "--profile", "gpu",
+                                      "--workers", "2", "--max-upload-mb", "1.5"])
+    settings = settings_from_args(args)
+    assert settings.render_options == {"steps": 3, "sdxl_model": "some/model"}
+    assert (settings.profile, settings.workers, settings.max_upload_bytes) == (
+        "gpu", 2, int(1.5 * 1024 * 1024))
+    assert settings.render_config_kwargs()["cache_dir"] == tmp_path / "cache"
 
 
 def test_importing_the_server_package_is_light():
