@@ -675,3 +675,26 @@ def test_startup_removes_half_uploads_and_orphan_job_folders(make_client, song, 
     client = make_client()
     assert stored(tmp_path) == (0, [], [])
     assert wait_state(client, start_ok(client, song))["state"] == "succeeded"
+
+
+def test_data_dir_and_limits_from_the_environment(tmp_path, monkeypatch):
+    from musicvid.cli import build_parser
+    from musicvid_server.settings import settings_from_args
+
+    for name, value in (("MUSICVID_DATA_DIR", str(tmp_path / "env-data")),
+                        ("MUSICVID_WORKERS", "3"), ("MUSICVID_MAX_UPLOAD_MB", "5"),
+                        ("MUSICVID_RESULT_TTL_HOURS", "0.5"), ("MUSICVID_MAX_ATTEMPTS", "4"),
+                        ("MUSICVID_ALLOWED_HOSTS", "a.example, b.example"),
+                        ("MUSICVID_API_KEY", "k")):
+        monkeypatch.setenv(name, value)
+    settings = settings_from_args(build_parser().parse_args(["serve"]))
+    assert settings.data_dir == tmp_path / "env-data"
+    assert (settings.workers, settings.max_upload_bytes, settings.result_ttl_s,
+            settings.max_attempts) == (3, 5 * 1024 * 1024, 1800.0, 4)
+    assert settings.trusted_hosts == ["a.example", "b.example"] and settings.api_key == "k"
+    override = settings_from_args(build_parser().parse_args(
+        ["serve", "--data-dir", str(tmp_path / "opt"), "--workers", "1"]))
+    assert override.data_dir == tmp_path / "opt" and override.workers == 1
+    monkeypatch.setenv("MUSICVID_WORKERS", "many")
+    with pytest.raises(InvalidOptionError, match="MUSICVID_WORKERS"):
+        settings_from_args(build_parser().parse_args(["serve"]))
