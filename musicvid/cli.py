@@ -1,4 +1,4 @@
-"""The ``musicvid`` command: render, plan, analyze, plugins."""
+"""The ``musicvid`` command: render, plan, analyze, plugins, serve."""
 
 from __future__ import annotations
 
@@ -231,6 +231,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from musicvid_server.__main__ import serve
+
+    return serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="musicvid",
                                 description="Turn a song into a music video.")
@@ -272,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list registered stages and where they come from", parents=[common])
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plugins)
+
+    from musicvid_server.settings import add_server_options  # light: no Starlette
+
+    sv = sub.add_parser("serve", help="run the web page and job API on http://localhost:8000",
+                        parents=[common])
+    add_server_options(sv)
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

@@ -1,0 +1,273 @@
+"""The OpenAPI 3.0 description of the server, served as JSON at ``/openapi.json``.
+
+Written out by hand (every endpoint, parameter, response and error), with the genre /
+style / palette vocabularies taken from :mod:`musicvid.config`, so the schema and the
+validation can never disagree. A test checks that every route is described.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from musicvid import __version__
+from musicvid.config import Genre, Palette, Style
+
+from .settings import ServerSettings
+from .store import STATES
+
+__all__ = ["build_openapi"]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _nullable(type_: str, **kw: Any) -> dict[str, Any]:
+    return {"type": type_, "nullable": True, **kw}
+
+
+JOB_ID_PARAM = {
+    "name": "job_id", "in": "query", "required": True,
+    "description": "The id returned by /api/generate/start (a UUID). Anything else is "
+                   "answered with 404.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+COMMON_ERRORS = {
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "500": {"$ref": "#/components/responses/InternalError"},
+}
+
+
+def build_openapi(settings: ServerSettings) -> dict[str, Any]:
+    limit_mb = settings.max_upload_bytes / 1024 / 1024
+    job = {
+        "type": "object",
+        "required": ["job_id", "state", "stage", "progress", "message", "eta_s",
+                     "queue_position", "error", "created", "updated"],
+        "properties": {
+            "job_id": {"type": "string", "format": "uuid"},
+            "state": {"type": "string", "enum": list(STATES)},
+            "stage": _nullable("string", description="analyze, plan, keyframes, motion or "
+                                                     "composite while running"),
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "message": {"type": "string"},
+            "eta_s": _nullable("number", minimum=0,
+                               description="seconds left, estimated while running"),
+            "queue_position": _nullable("integer", minimum=1,
+                                        description="1 = starts next; null unless queued"),
+            "error": _nullable("string", description="why the job failed (state failed)"),
+            "created": {"type": "string", "format": "date-time"},
+            "updated": {"type": "string", "format": "date-time"},
+            "started": _nullable("string", format="date-time"),
+            "finished": _nullable("string", format="date-time"),
+            "attempts": {"type": "integer", "minimum": 0},
+            "genre": {"type": "string", "enum": Genre.values()},
+            "style": {"type": "string", "enum": Style.values()},
+            "palette": {"type": "string", "enum": Palette.values()},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+            "filename": {"type": "string"},
+            "duration_s": _nullable("number"),
+            "result_url": _nullable("string", description="where to GET the video once "
+                                                          "succeeded"),
+            "result_expired": {"type": "boolean"},
+            "stats": {"type": "object", "additionalProperties": True},
+        },
+    }
+    error = {
+        "type": "object", "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "a machine-readable code"},
+            "message": {"type": "string", "description": "what went wrong and what to do"},
+            "field": {"type": "string"},
+            "valid": {"type": "array", "items": {"type": "string"}},
+            "missing": {"type": "array", "items": {"type": "string"}},
+            "state": {"type": "string", "enum": list(STATES)},
+            "limit_bytes": {"type": "integer"},
+        },
+        "additionalProperties": True,
+    }
+    form = {
+        "type": "object",
+        "required": ["audio", "genre", "style", "palette"],
+        "properties": {
+            "audio": {"type": "string", "format": "binary",
+                      "description": "the song: mp3, wav, flac or m4a (checked by decoding "
+                                     f"it, not by its name); at most {limit_mb:g} MB"},
+            "genre": {"type": "string", "enum": Genre.values()},
+            "style": {"type": "string", "enum": Style.values()},
+            "palette": {"type": "string", "enum": Palette.values()},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1,
+                     "description": "same seed + same song + same options = same video; "
+                                    "random when left out"},
+        },
+        "additionalProperties": False,
+    }
+    paths: dict[str, Any] = {
+        "/api/health": {"get": {
+            "operationId": "health", "summary": "Liveness check", "security": [],
+            "responses": {"200": _json(_ref("Health"), "the server is up"),
+                          "500": COMMON_ERRORS["500"]}}},
+        "/api/options": {"get": {
+            "operationId": "options", "summary": "Valid genres, styles, palettes and limits",
+            "security": [],
+            "responses": {"200": _json(_ref("Options"), "the choices a request may use"),
+                          "500": COMMON_ERRORS["500"]}}},
+        "/api/generate/start": {"post": {
+            "operationId": "start", "summary": "Upload a song and queue a video",
+            "requestBody": {"required": True,
+                            "content": {"multipart/form-data": {"schema": form}}},
+            "responses": {
+                "200": {**_json(_ref("Started"), "queued; poll the status or stream events"),
+                        "links": {op: {"operationId": op,
+                                       "parameters": {"job_id": "$response.body#/job_id"}}
+                                  for op in ("status", "events", "result", "cancel")}},
+                "400": _error("malformed multipart body"),
+                "413": _error(f"the upload is larger than {limit_mb:g} MB"),
+                "415": _error("not multipart/form-data, or the file is not audio"),
+                "422": _error("a missing, unknown or invalid field (the body lists the valid "
+                              "values), or audio that is corrupt, too short or too long"),
+                **COMMON_ERRORS}}},
+        "/api/generate/status": {"get": {
+            "operationId": "status", "summary": "A job's state, stage, progress and ETA",
+            "parameters": [JOB_ID_PARAM],
+            "responses": {"200": _json(_ref("Job"), "the job"),
+                          "404": _error("no job with this id"),
+                          "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/generate/result": {"get": {
+            "operationId": "result", "summary": "The finished video (supports Range)",
+            "parameters": [
+                JOB_ID_PARAM,
+                {"name": "download", "in": "query", "required": False,
+                 "description": "1: send as an attachment (Save As) instead of inline",
+                 "schema": {"type": "integer", "enum": [0, 1]}},
+                {"name": "Range", "in": "header", "required": False,
+                 "description": "bytes=START-END, as browsers send for seeking",
+                 "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": "the MP4 (H.264 + AAC)",
+                        "headers": {"Accept-Ranges": {"schema": {"type": "string"}}},
+                        "content": {"video/mp4": {"schema": {"type": "string",
+                                                             "format": "binary"}}}},
+                "206": {"description": "the requested byte range",
+                        "headers": {"Content-Range": {"schema": {"type": "string"}}},
+                        "content": {"video/mp4": {"schema": {"type": "string",
+                                                             "format": "binary"}},
+                                    "multipart/byteranges": {"schema": {"type": "string"}}}},
+                "400": {"description": "malformed Range header",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "404": _error("no job with this id"),
+                "409": _error("the job has not succeeded (yet): see state"),
+                "410": _error("the video was deleted after the result TTL"),
+                "416": {"description": "the range is outside the file",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "422": _error("job_id missing or download not 0/1"),
+                **COMMON_ERRORS}}},
+        "/api/generate/cancel": {"post": {
+            "operationId": "cancel",
+            "summary": "Cancel a queued job, or stop a running one at its next unit of work",
+            "parameters": [JOB_ID_PARAM],
+            "responses": {"200": _json(_ref("Job"), "the job after the request"),
+                          "404": _error("no job with this id"),
+                          "409": _error("the job already succeeded or failed"),
+                          "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/generate/events": {"get": {
+            "operationId": "events",
+            "summary": "Server-Sent Events: an event 'status' (a Job as JSON) on every "
+                       "change, then 'end' when the job is finished",
+            "parameters": [JOB_ID_PARAM],
+            "responses": {"200": {"description": "text/event-stream",
+                                  "content": {"text/event-stream": {
+                                      "schema": {"type": "string"}}}},
+                          "404": _error("no job with this id"),
+                          "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/jobs": {"get": {
+            "operationId": "jobs", "summary": "Jobs, newest first, a page at a time",
+            "parameters": [
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                            "default": 0}},
+                {"name": "state", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(STATES)}},
+            ],
+            "responses": {"200": _json(_ref("JobList"), "one page"),
+                          "422": _error("limit, offset or state out of range"),
+                          **COMMON_ERRORS}}},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document", "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.0 as JSON",
+                                  "content": {"application/json": {
+                                      "schema": {"type": "object"}}}},
+                          "500": COMMON_ERRORS["500"]}}},
+        "/": {"get": {
+            "operationId": "page", "summary": "The web page", "security": [],
+            "responses": {"200": {"description": "HTML",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}},
+                          "500": COMMON_ERRORS["500"]}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "musicvid server",
+            "version": __version__,
+            "description": (
+                "Turn a song into a music video. Upload with POST /api/generate/start, "
+                "follow GET /api/generate/status (or /events), fetch GET "
+                "/api/generate/result. Every error is JSON {error, message, ...} except "
+                "400 'Invalid host header' (a Host not in the server's allowed hosts) and "
+                "the 400/416 of malformed or unsatisfiable Range headers, which are text."),
+            "license": {"name": "Apache-2.0"},
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "security": [{"bearer": []}] if settings.api_key else [],
+        "components": {
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "MUSICVID_API_KEY; required when the server listens beyond "
+                               "localhost. Browsers may pass it as ?access_token= (RFC 6750) "
+                               "where headers cannot be set (video, EventSource)."}},
+            "responses": {
+                "Unauthorized": _error("missing or wrong API key (only when the server has "
+                                       "one)"),
+                "InternalError": _error("a bug: the server log has the details"),
+            },
+            "schemas": {
+                "Job": job,
+                "Error": error,
+                "Health": {"type": "object", "required": ["status"],
+                           "properties": {"status": {"type": "string", "enum": ["ok"]}}},
+                "Started": {"type": "object", "required": ["job_id"],
+                            "properties": {"job_id": {"type": "string", "format": "uuid"}}},
+                "JobList": {"type": "object",
+                            "required": ["jobs", "total", "limit", "offset", "next_offset"],
+                            "properties": {
+                                "jobs": {"type": "array", "items": _ref("Job")},
+                                "total": {"type": "integer", "minimum": 0},
+                                "limit": {"type": "integer"},
+                                "offset": {"type": "integer"},
+                                "next_offset": _nullable("integer")}},
+                "Options": {"type": "object",
+                            "required": ["genre", "style", "palette", "max_upload_bytes"],
+                            "properties": {
+                                "genre": {"type": "array", "items": {"type": "string"}},
+                                "style": {"type": "array", "items": {"type": "string"}},
+                                "palette": {"type": "array", "items": {"type": "string"}},
+                                "max_upload_bytes": {"type": "integer"},
+                                "min_duration_s": {"type": "number"},
+                                "max_duration_s": {"type": "number"},
+                                "api_key_required": {"type": "boolean"}}},
+            },
+        },
+    }

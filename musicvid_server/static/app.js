@@ -1,0 +1,178 @@
+// musicvid web page: upload, follow the job (Server-Sent Events, polling as a fallback),
+// play and download. Plain JavaScript, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FINAL = ["succeeded", "failed", "canceled"];
+let current = null; // { id, source, timer }
+
+function apiKey() {
+  return $("api-key").value.trim();
+}
+
+function withToken(url) {
+  const key = apiKey();
+  return key ? `${url}&access_token=${encodeURIComponent(key)}` : url;
+}
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (apiKey()) headers.set("Authorization", `Bearer ${apiKey()}`);
+  const response = await fetch(path, { ...options, headers });
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) {
+    let text = (body && body.message) || `${response.status} ${response.statusText}`;
+    if (body && body.valid) text += ` (valid: ${body.valid.join(", ")})`;
+    throw new Error(text);
+  }
+  return body;
+}
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").hidden = !text;
+}
+
+function fill(select, values, preferred) {
+  select.replaceChildren(...values.map((v) => new Option(v, v, false, v === preferred)));
+}
+
+async function loadOptions() {
+  const opts = await api("/api/options");
+  fill($("genre"), opts.genre, "pop");
+  fill($("style"), opts.style, "cinematic");
+  fill($("palette"), opts.palette, "vibrant");
+  $("key-row").hidden = !opts.api_key_required;
+  $("form").dataset.maxBytes = opts.max_upload_bytes;
+}
+
+function formatEta(seconds) {
+  if (seconds == null) return "";
+  const s = Math.round(seconds);
+  return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
+}
+
+function render(job) {
+  $("job").hidden = false;
+  $("job-id").textContent = job.job_id;
+  $("state").textContent = job.state;
+  $("stage").textContent = job.stage && job.state === "running" ? `· ${job.stage}` : "";
+  $("queue").textContent = job.queue_position ? `· position ${job.queue_position} in the queue` : "";
+  $("progress").value = job.progress;
+  $("message").textContent = job.state === "failed" ? "" : job.message;
+  $("eta").textContent = job.state === "running" ? formatEta(job.eta_s) : "";
+  $("cancel").hidden = FINAL.includes(job.state);
+  if (job.state === "failed") showError(`The job failed: ${job.error}`);
+  if (job.state === "succeeded" && job.result_url) {
+    const video = $("video");
+    if (!video.getAttribute("src")) {
+      video.src = withToken(job.result_url);
+      $("download").href = withToken(`${job.result_url}&download=1`);
+      $("result").hidden = false;
+    }
+  }
+  if (FINAL.includes(job.state)) {
+    stopFollowing();
+    $("submit").disabled = false;
+  }
+}
+
+function stopFollowing() {
+  if (!current) return;
+  if (current.source) current.source.close();
+  if (current.timer) clearTimeout(current.timer);
+  current.source = null;
+  current.timer = null;
+}
+
+function poll(id) {
+  api(`/api/generate/status?job_id=${encodeURIComponent(id)}`)
+    .then((job) => {
+      render(job);
+      if (!FINAL.includes(job.state) && current && current.id === id) {
+        current.timer = setTimeout(() => poll(id), 1000);
+      }
+    })
+    .catch((err) => showError(err.message));
+}
+
+function follow(id) {
+  stopFollowing();
+  current = { id, source: null, timer: null };
+  history.replaceState(null, "", `#job=${id}`);
+  if (!window.EventSource) { poll(id); return; }
+  const source = new EventSource(withToken(`/api/generate/events?job_id=${encodeURIComponent(id)}`));
+  current.source = source;
+  source.addEventListener("status", (event) => render(JSON.parse(event.data)));
+  source.addEventListener("end", () => stopFollowing());
+  source.onerror = () => {
+    // the stream broke (server restart, proxy): fall back to polling
+    if (current && current.source === source) {
+      source.close();
+      current.source = null;
+      poll(id);
+    }
+  };
+}
+
+function reset() {
+  stopFollowing();
+  current = null;
+  const video = $("video");
+  video.pause();
+  video.removeAttribute("src");
+  video.load();
+  $("result").hidden = true;
+  $("job").hidden = true;
+  showError("");
+  history.replaceState(null, "", location.pathname);
+}
+
+async function submit(event) {
+  event.preventDefault();
+  showError("");
+  const file = $("audio").files[0];
+  if (!file) { showError("Choose a song first."); return; }
+  const max = Number($("form").dataset.maxBytes || 0);
+  if (max && file.size > max) {
+    showError(`The file is larger than the server's limit of ${Math.round(max / 1048576)} MB.`);
+    return;
+  }
+  reset();
+  const data = new FormData();
+  data.append("audio", file, file.name);
+  for (const name of ["genre", "style", "palette"]) data.append(name, $(name).value);
+  if ($("seed").value.trim() !== "") data.append("seed", $("seed").value.trim());
+  $("submit").disabled = true;
+  try {
+    const { job_id } = await api("/api/generate/start", { method: "POST", body: data });
+    render({ job_id, state: "queued", progress: 0, message: "uploaded", queue_position: null });
+    follow(job_id);
+  } catch (err) {
+    showError(err.message);
+    $("submit").disabled = false;
+  }
+}
+
+async function cancel() {
+  if (!current) return;
+  try {
+    render(await api(`/api/generate/cancel?job_id=${encodeURIComponent(current.id)}`,
+                     { method: "POST" }));
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("form").addEventListener("submit", submit);
+  $("cancel").addEventListener("click", cancel);
+  $("again").addEventListener("click", reset);
+  $("play").addEventListener("click", () => {
+    $("video").play().catch((err) => showError(`Cannot play: ${err.message}`));
+  });
+  loadOptions().catch((err) => showError(`Cannot reach the server: ${err.message}`));
+  const match = location.hash.match(/^#job=([0-9a-f-]{36})$/);
+  if (match) follow(match[1]);
+});

@@ -1,0 +1,337 @@
+"""The render workers: threads that take queued jobs from the store and run the pipeline.
+
+- ``workers`` threads (default 1) each run one job at a time. Stage objects are created
+  once and shared by all jobs (stages are built to be reused; the SDXL pipeline stays
+  loaded between jobs), and with several workers the model calls of one device take
+  turns, so two jobs never drive one diffusers pipeline at once.
+- Progress goes to the store (at most a few writes a second); cancellation is an event
+  the pipeline checks between units of work.
+- A job that raises a :class:`~musicvid.MusicVidError` fails at once with that message
+  (bad input or settings do not get better by retrying). Anything else, or the process
+  dying mid-job, puts the job back in the queue until it has had ``max_attempts`` tries.
+- A janitor deletes finished results after the TTL, leftover uploads, and (when the
+  stage cache is the server's own) cache entries older than the TTL while idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from musicvid import MusicVidError, Pipeline, RenderCancelled, RenderConfig
+from musicvid.plugins import get_stage
+
+from .settings import ServerSettings
+from .store import Job, JobStore, parse_job_id
+
+__all__ = ["JobPipeline", "ProgressTracker", "StagePool", "Worker", "job_dir"]
+
+log = logging.getLogger(__name__)
+
+# Share of the whole job each stage stands for: (start, width). Motion frames stream
+# into the encoder, so the composite frame count measures both.
+PHASES: dict[str, tuple[float, float]] = {
+    "analyze": (0.0, 0.05),
+    "plan": (0.05, 0.01),
+    "keyframes": (0.06, 0.64),
+    "motion": (0.70, 0.0),
+    "composite": (0.70, 0.30),
+}
+
+
+def job_dir(data_dir: Path, job_id: str) -> Path:
+    """The folder of a job; ``job_id`` must be canonical (see :func:`parse_job_id`)."""
+    canonical = parse_job_id(job_id)
+    if canonical is None or canonical != job_id:
+        raise ValueError(f"not a canonical job id: {job_id!r}")
+    return data_dir / "jobs" / canonical
+
+
+class ProgressTracker:
+    """The pipeline's progress callback -> the job's stage, progress 0..1, message, ETA."""
+
+    def __init__(self, store: JobStore, job_id: str, *, min_interval: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.job_id = job_id
+        self.min_interval = min_interval
+        self.clock = clock
+        self.started = clock()
+        self.progress = 0.0
+        self.stage: str | None = None
+        self._last_write = float("-inf")
+
+    def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        start, width = PHASES.get(stage, (self.progress, 0.0))
+        frac = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
+        self.progress = min(0.99, max(self.progress, start + width * frac))
+        text = f"{message} ({done}/{total})" if total > 0 else message
+        now = self.clock()
+        if stage != self.stage or now - self._last_write >= self.min_interval:
+            self.stage = stage
+            self._last_write = now
+            self.store.update_progress(self.job_id, stage, self.progress, text,
+                                       self.eta(now))
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left at the average speed of this attempt so far."""
+        elapsed = (self.clock() if now is None else now) - self.started
+        if self.progress < 0.02 or elapsed <= 0:
+            return None
+        return max(0.0, elapsed * (1.0 - self.progress) / self.progress)
+
+
+class _DeviceLocked:
+    """A stage whose model calls take a per-device lock (for several workers)."""
+
+    def __init__(self, stage: Any, lock: threading.Lock):
+        self._stage = stage
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stage, name)
+
+    def generate(self, shots: Any, ctx: Any) -> Any:
+        with self._lock:
+            return self._stage.generate(shots, ctx)
+
+    def animate(self, *args: Any) -> Any:
+        with self._lock:
+            return self._stage.animate(*args)
+
+
+class StagePool:
+    """One instance per (kind, stage name), shared by every job of this server."""
+
+    def __init__(self, serialize_models: bool):
+        self.serialize_models = serialize_models
+        self._lock = threading.Lock()
+        self._stages: dict[tuple[str, str, str], Any] = {}
+        self._device_locks: dict[str, threading.Lock] = {}
+
+    def get(self, kind: str, name: str, device: str) -> Any:
+        with self._lock:
+            key = (kind, name, device)
+            if key not in self._stages:
+                stage = get_stage(kind, name).factory()
+                if self.serialize_models and kind in ("keyframes", "motion"):
+                    lock = self._device_locks.setdefault(device, threading.Lock())
+                    stage = _DeviceLocked(stage, lock)
+                self._stages[key] = stage
+            return self._stages[key]
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+
+class JobPipeline(Pipeline):
+    """A :class:`musicvid.Pipeline` that takes its stage objects from the pool."""
+
+    def __init__(self, config: RenderConfig, pool: StagePool, **kw: Any):
+        super().__init__(config, **kw)
+        self._pool = pool
+
+    def stage(self, kind: str) -> Any:
+        if kind not in self._stages:
+            name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
+                    "motion": self.config.motion, "compositor": self.config.compositor}[kind]
+            self._stages[kind] = self._pool.get(kind, name, self.config.device)
+        return self._stages[kind]
+
+
+class Worker:
+    """Runs queued jobs on ``settings.workers`` threads until :meth:`stop`."""
+
+    def __init__(self, settings: ServerSettings, store: JobStore):
+        self.settings = settings
+        self.store = store
+        self.data_dir = settings.data_dir
+        self.pool = StagePool(serialize_models=settings.workers > 1)
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._claim_lock = threading.Lock()
+        self._active = 0
+        self._cancel: dict[str, threading.Event] = {}
+        self.jobs_run = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        requeued, gave_up = self.store.recover(self.settings.max_attempts)
+        if requeued:
+            log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(requeued))
+        for job_id in gave_up:
+            log.warning("job %s failed: interrupted %d times", job_id,
+                        self.settings.max_attempts)
+            self._discard_inputs(job_id)
+        self.cleanup(startup=True)
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._loop, name=f"musicvid-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._janitor, name="musicvid-janitor", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking jobs; running ones stop at their next check and go back to the
+        queue (without using up an attempt), to resume on the next start. Returns
+        whether every thread ended within ``timeout`` (one still inside a long model
+        step is left to die with the process; its job resumes on the next start)."""
+        self._stopping.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("still busy at shutdown: %s", ", ".join(alive))
+        self._threads.clear()
+        return not alive
+
+    def notify(self) -> None:
+        """A job was queued."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        event = self._cancel.get(job_id)
+        if event is not None:
+            event.set()
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    # -- the loop ------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._claim_lock:
+                job = self.store.claim_next()
+                if job is not None:
+                    self._active += 1
+            if job is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                self._run(job)
+            except Exception:  # never let one job take the worker down
+                log.exception("job %s: unexpected error in the worker", job.id)
+            finally:
+                with self._claim_lock:
+                    self._active -= 1
+                self.jobs_run += 1
+
+    def _run(self, job: Job) -> None:
+        folder = job_dir(self.data_dir, job.id)
+        audio, output = folder / "audio", folder / "video.mp4"
+        event = self._cancel.setdefault(job.id, threading.Event())
+        latest = self.store.get(job.id)  # a cancel that came before the event existed
+        if latest is not None and latest.cancel_requested:
+            event.set()
+        log.info("job %s: attempt %d starting", job.id, job.attempts)
+        pipe: Pipeline | None = None
+        try:
+            if not audio.is_file():
+                raise MusicVidError("the uploaded song is missing from the data directory")
+            config = RenderConfig(**job.config)
+            tracker = ProgressTracker(self.store, job.id)
+            pipe = JobPipeline(config, self.pool, progress=tracker,
+                                cancel=lambda: event.is_set() or self._stopping.is_set())
+            result = pipe.render(audio, output)
+        except RenderCancelled:
+            if event.is_set():
+                self.store.finish(job.id, "canceled", message="canceled")
+                self._discard_inputs(job.id, keep_video=False)
+                log.info("job %s: canceled", job.id)
+            else:  # server shutting down: resume on the next start
+                self.store.requeue(job.id, refund=True)
+                log.info("job %s: interrupted by shutdown, back in the queue", job.id)
+        except MusicVidError as exc:
+            self.store.finish(job.id, "failed", message="failed", error=str(exc))
+            self._discard_inputs(job.id, keep_video=False)
+            log.warning("job %s failed: %s", job.id, exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("job %s: attempt %d raised", job.id, job.attempts)
+            if job.attempts >= self.settings.max_attempts:
+                self.store.finish(job.id, "failed", message="failed",
+                                  error=f"gave up after {job.attempts} attempts; last error: "
+                                        f"{error}")
+                self._discard_inputs(job.id, keep_video=False)
+            else:
+                self.store.requeue(job.id, error=error)
+                self._wake.set()
+        else:
+            stats = {k: result.stats.get(k) for k in ("keyframes_generated", "keyframes_cached",
+                                                      "analysis_cached", "timings")}
+            stats["shots"] = len(result.storyboard.shots)
+            stats["frames"] = result.composite.frame_count
+            self.store.finish(job.id, "succeeded", message="done", stats=stats)
+            self._discard_inputs(job.id, keep_video=True)
+            log.info("job %s: succeeded (%s)", job.id, stats)
+        finally:
+            if pipe is not None:
+                pipe.close()
+            self._cancel.pop(job.id, None)
+
+    def _discard_inputs(self, job_id: str, keep_video: bool = False) -> None:
+        """A finished job needs its upload no more; a failed one needs nothing."""
+        folder = job_dir(self.data_dir, job_id)
+        if keep_video:
+            (folder / "audio").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- cleaning up ---------------------------------------------------------------------
+    def _janitor(self) -> None:
+        interval = max(0.05, min(self.settings.cleanup_interval_s, self.settings.result_ttl_s / 4))
+        while not self._stopping.wait(interval):
+            try:
+                self.cleanup()
+            except Exception:
+                log.exception("cleanup failed")
+
+    def cleanup(self, startup: bool = False) -> dict[str, int]:
+        """Expire old results; at startup also drop half-received uploads and folders of
+        jobs that never made it into the database. Returns what was removed."""
+        removed = {"results": 0, "uploads": 0, "orphans": 0, "cache_files": 0}
+        cutoff = time.time() - self.settings.result_ttl_s
+        for job_id in self.store.expire_before(cutoff):
+            shutil.rmtree(job_dir(self.data_dir, job_id), ignore_errors=True)
+            removed["results"] += 1
+        if startup:
+            uploads = self.data_dir / "uploads"
+            for p in uploads.glob("*.part") if uploads.is_dir() else []:
+                p.unlink(missing_ok=True)
+                removed["uploads"] += 1
+            jobs = self.data_dir / "jobs"
+            for p in jobs.iterdir() if jobs.is_dir() else []:
+                canonical = parse_job_id(p.name)
+                if canonical is None or canonical != p.name or self.store.get(canonical) is None:
+                    shutil.rmtree(p, ignore_errors=True)
+                    removed["orphans"] += 1
+        if self.settings.owns_cache:
+            with self._claim_lock:  # no job starts while the cache is pruned
+                if self._active == 0:
+                    removed["cache_files"] = self._prune_cache(cutoff)
+        if any(removed.values()):
+            log.info("cleanup removed %s", removed)
+        return removed
+
+    def _prune_cache(self, cutoff: float) -> int:
+        root = Path(self.settings.render_config_kwargs()["cache_dir"])
+        n = 0
+        for p in root.rglob("*") if root.is_dir() else []:
+            try:
+                if p.is_file() and p.stat().st_mtime < cutoff:
+                    p.unlink()
+                    n += 1
+            except OSError:
+                continue
+        return n

@@ -1,0 +1,116 @@
+"""The web page in Debian's headless Chromium, driven by playwright: a user uploads a
+short click track, waits for the video, and plays it.
+
+Needs ``/usr/bin/chromium`` (``apt-get install chromium``; never ``playwright install``).
+Without it the test is skipped, unless ``MUSICVID_REQUIRE_BROWSER=1`` (set by CI), where
+a missing browser is a failure.
+"""
+
+import json
+import os
+import shutil
+import urllib.request
+
+import pytest
+from server_support import SMALL, running_server
+
+from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.testing import FakeStagesPlugin
+from musicvid_server import ServerSettings, create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if os.environ.get("MUSICVID_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def fakes():
+    reset_plugin_manager()
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    yield
+    reset_plugin_manager()
+
+
+@pytest.mark.parametrize("api_key", [None, "k3y-for-the-page"])
+def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click, api_key):
+    song, _ = click(bpm=128, duration=5.0, name="my song.wav")
+    settings = ServerSettings(data_dir=tmp_path / "data", api_key=api_key,
+                              render_options=dict(SMALL, keyframes="solid"))
+    with running_server(create_app(settings)) as url:
+        page = chromium.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_function("() => document.querySelectorAll('#genre option').length === 10")
+        assert page.is_visible("#api-key") == (api_key is not None)
+        if api_key:
+            page.fill("#api-key", api_key)
+        page.set_input_files("#audio", str(song))
+        page.select_option("#genre", "electronic")
+        page.select_option("#style", "futuristic")
+        page.select_option("#palette", "cool")
+        page.fill("#seed", "42")
+        page.click("#submit")
+
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        assert page.text_content("#state") == "succeeded"
+        assert page.eval_on_selector("#progress", "e => e.value") == 1
+        job_id = page.text_content("#job-id")
+        assert page.evaluate("location.hash") == f"#job={job_id}"
+        href = page.get_attribute("#download", "href")
+        token = f"&access_token={api_key}" if api_key else ""
+        assert href == f"/api/generate/result?job_id={job_id}&download=1{token}"
+
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('video').currentTime > 1.0",
+                               timeout=30_000)
+        video = page.evaluate("""() => { const v = document.getElementById('video');
+            return {paused: v.paused, duration: v.duration, width: v.videoWidth,
+                    height: v.videoHeight, error: v.error && v.error.code}; }""")
+        assert video["error"] is None and not video["paused"]
+        assert abs(video["duration"] - 5.0) < 0.1
+        assert (video["width"], video["height"]) == (160, 90)
+        assert errors == []
+
+        status = urllib.request.Request(f"{url}/api/generate/status?job_id={job_id}",
+                                        headers={"Authorization": f"Bearer {api_key}"})
+        with urllib.request.urlopen(status) as r:
+            job = json.loads(r.read())
+        assert (job["genre"], job["style"], job["palette"], job["seed"]) == (
+            "electronic", "futuristic", "cool", 42)
+        assert job["filename"] == "my song.wav"
+
+
+def test_a_rejected_upload_shows_the_servers_message(chromium, fakes, tmp_path):
+    bogus = tmp_path / "notes.mp3"
+    bogus.write_text("not really an mp3")
+    settings = ServerSettings(data_dir=tmp_path / "data",
+                              render_options=dict(SMALL, keyframes="solid"))
+    with running_server(create_app(settings)) as url:
+        page = chromium.new_page()
+        page.goto(url + "/")
+        page.wait_for_function("() => document.querySelectorAll('#palette option').length === 4")
+        page.set_input_files("#audio", str(bogus))
+        page.click("#submit")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "not audio" in page.text_content("#error")
+        assert page.is_enabled("#submit")
