@@ -8,6 +8,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
+EXAMPLE_PLUGIN = "examples/musicvid-plp-analyzer"
 
 
 def _install(session: nox.Session, extras: str = "models,server,test") -> None:
@@ -20,6 +21,9 @@ def tests(session: nox.Session) -> None:
     """The test suite (what CI runs)."""
     _install(session)
     session.run("python", "-m", "pytest", *session.posargs)
+    # the example third-party plugin, installed like a user would, with its own tests
+    session.install(EXAMPLE_PLUGIN)
+    session.run("python", "-m", "pytest", "-q", EXAMPLE_PLUGIN)
 
 
 @nox.session
