@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``."""
+"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``, ``docs``."""
 
 from __future__ import annotations
 
@@ -38,3 +38,10 @@ def benchmarks(session: nox.Session) -> None:
     _install(session, "models,test")
     session.install("mir_eval", "essentia", "moviepy")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; any warning (a broken link or anchor) fails it."""
+    session.install("mkdocs>=1.6")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
