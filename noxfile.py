@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``."""
+"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``, ``docs``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
+EXAMPLE_PLUGIN = "examples/musicvid-plp-analyzer"
 
 
 def _install(session: nox.Session, extras: str = "models,server,test,plot") -> None:
@@ -20,6 +21,9 @@ def tests(session: nox.Session) -> None:
     """The test suite (what CI runs)."""
     _install(session)
     session.run("python", "-m", "pytest", *session.posargs)
+    # the example third-party plugin, installed like a user would, with its own tests
+    session.install(EXAMPLE_PLUGIN)
+    session.run("python", "-m", "pytest", "-q", EXAMPLE_PLUGIN)
 
 
 @nox.session
@@ -34,3 +38,10 @@ def benchmarks(session: nox.Session) -> None:
     _install(session, "models,test")
     session.install("mir_eval", "essentia", "moviepy")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; any warning (a broken link or anchor) fails it."""
+    session.install("mkdocs>=1.6")
+    session.run("mkdocs", "build", "--strict", *session.posargs)

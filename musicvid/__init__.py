@@ -14,7 +14,7 @@ from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, InvalidOp
 from .hookspecs import hookimpl
 from .pipeline import Pipeline, RenderResult, analyze, render
 from .planning import plan
-from .plugins import get_plugin_manager, list_stages
+from .plugins import StageEntry, get_plugin_manager, get_stage, list_stages
 from .protocols import (Analyzer, CompositeResult, Compositor, KeyframeGenerator,
                         MotionGenerator, ProgressCallback, StageContext)
 from .types import Analysis, Clip, Keyframe, Section, Shot, Storyboard, frame_count_for
@@ -51,6 +51,7 @@ __all__ = [
     "Section",
     "Shot",
     "StageContext",
+    "StageEntry",
     "Storyboard",
     "StoryboardError",
     "Style",
@@ -59,6 +60,7 @@ __all__ = [
     "analyze",
     "frame_count_for",
     "get_plugin_manager",
+    "get_stage",
     "hookimpl",
     "list_stages",
     "parse_fps",
