@@ -6,12 +6,12 @@ import threading
 import av
 import numpy as np
 import pytest
+import ray
 
 from musicvid import RenderCancelled, render
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.testing import FakeStagesPlugin
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = pytest.mark.ray
 
 SMALL = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
