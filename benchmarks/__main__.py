@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -17,10 +18,8 @@ def main(argv: list[str]) -> int:
         return 0 if not argv else 2
     module = importlib.import_module(f"benchmarks.{argv[0]}")
     sys.argv = [f"benchmarks/{argv[0]}.py", *argv[1:]]
-    try:
-        return int(module.main(argv[1:]) or 0)
-    except TypeError:  # a main() that reads sys.argv itself
-        return int(module.main() or 0)
+    takes_argv = bool(inspect.signature(module.main).parameters)  # else it reads sys.argv
+    return int((module.main(argv[1:]) if takes_argv else module.main()) or 0)
 
 
 if __name__ == "__main__":
