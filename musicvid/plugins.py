@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.librosa_analyzer",
     "musicvid.defaults.sdxl_keyframes",
     "musicvid.defaults.kenburns_motion",
+    "musicvid.defaults.svd_motion",
     "musicvid.defaults.pyav_compositor",
 )
 
