@@ -87,8 +87,7 @@ def job_bare(still: str, out: str, w: int, h: int, fps: Fraction, seconds: float
 
     from musicvid import Analysis, Shot, Storyboard, frame_count_for
     from musicvid._video import cover_resize
-    from musicvid.defaults.kenburns_motion import (KenBurnsRenderer, kenburns_path,
-                                                   overscanned_size)
+    from musicvid.defaults.kenburns_motion import KenBurnsRenderer, kenburns_path, overscanned_size
 
     n = frame_count_for(seconds, fps)
     ring = min(n, 90)

@@ -105,13 +105,15 @@ def conversion_table() -> list[dict]:
         rng = np.random.default_rng(0)
         rgb = cv2.resize(rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h),
                          interpolation=cv2.INTER_CUBIC)
-        rows.append({
-            "size": f"{w}x{h}",
-            "pyav_reformat_ms": best(lambda: av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                                     .reformat(format="yuv420p")),
-            "cv2_i420_ms": best(lambda: av.VideoFrame.from_ndarray(
-                cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")),
-        })
+        def pyav(rgb: np.ndarray = rgb) -> object:
+            return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+        def opencv(rgb: np.ndarray = rgb) -> object:
+            return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420),
+                                              format="yuv420p")
+
+        rows.append({"size": f"{w}x{h}", "pyav_reformat_ms": best(pyav),
+                     "cv2_i420_ms": best(opencv)})
     return rows
 
 
@@ -121,8 +123,7 @@ def warp_table(still: Path, frames: int = 150) -> list[dict]:
 
     from musicvid import Analysis, Shot, Storyboard
     from musicvid._video import cover_resize
-    from musicvid.defaults.kenburns_motion import (KenBurnsRenderer, kenburns_path,
-                                                   overscanned_size)
+    from musicvid.defaults.kenburns_motion import KenBurnsRenderer, kenburns_path, overscanned_size
 
     rows = []
     image = Image.open(still).convert("RGB")

@@ -10,7 +10,7 @@ Two frame layouts travel through musicvid:
   the encoder with no further conversion.
 
 Measured on the reference machine (see docs/benchmarks.md), OpenCV's conversion is about
-ten times faster than libswscale's (PyAV's ``reformat``), so it is the one used; the
+six times faster than libswscale's (PyAV's ``reformat``), so it is the one used; the
 compositor tags the stream as BT.601 so players decode the colours it wrote.
 """
 

@@ -4,8 +4,16 @@ import av
 import numpy as np
 import pytest
 
-from musicvid import (Clip, InvalidOptionError, OutputError, RenderConfig, Shot, Storyboard,
-                      StoryboardError, render)
+from musicvid import (
+    Clip,
+    InvalidOptionError,
+    OutputError,
+    RenderConfig,
+    Shot,
+    Storyboard,
+    StoryboardError,
+    render,
+)
 from musicvid.defaults import pyav_compositor as pc
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from musicvid import (Analysis, InvalidOptionError, Keyframe, RenderConfig, Shot, Storyboard,
-                      StoryboardError)
+from musicvid import (
+    Analysis,
+    InvalidOptionError,
+    Keyframe,
+    RenderConfig,
+    Shot,
+    Storyboard,
+    StoryboardError,
+)
 from musicvid._video import i420_planes, psnr, rgb_to_i420
 from musicvid.defaults import kenburns_motion as kb
 from musicvid.protocols import StageContext

@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from musicvid import (DEFAULT_SVD_MODEL, Analysis, Keyframe, ModelLoadError, RenderConfig,
-                      Section, Shot, Storyboard, list_stages, render)
+from musicvid import (
+    DEFAULT_SVD_MODEL,
+    Analysis,
+    Keyframe,
+    ModelLoadError,
+    RenderConfig,
+    Section,
+    Shot,
+    Storyboard,
+    list_stages,
+    render,
+)
 from musicvid.defaults import svd_motion
 from musicvid.defaults.svd_motion import AutoMotion, SVDMotion, svd_size, time_warp
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager

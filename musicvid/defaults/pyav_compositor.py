@@ -536,8 +536,7 @@ class PyAVCompositor:
                     total = int(round(Fraction(n) / fps * rate))
                     _, apackets = _aac_packets(out, Path(audio), rate, total,
                                                audio_opts["bitrate"])
-                produced = self._encode(out, vs, fps, apackets, queue_len, clips, storyboard,
-                                        settings, ctx)
+                self._encode(out, vs, fps, apackets, queue_len, clips, storyboard, settings, ctx)
             except BaseException:
                 try:  # close what there is; the original error is the one that matters
                     out.close()

@@ -54,8 +54,15 @@ from ..errors import RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
-from .kenburns_motion import (PULSE_GAIN, PULSE_ZOOM, KenBurnsMotion, KenBurnsRenderer,
-                              choose_backend, kenburns_path, pulse_envelope)
+from .kenburns_motion import (
+    PULSE_GAIN,
+    PULSE_ZOOM,
+    KenBurnsMotion,
+    KenBurnsRenderer,
+    choose_backend,
+    kenburns_path,
+    pulse_envelope,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
