@@ -99,6 +99,16 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyframes", default=None, help="keyframe stage name (default sdxl)")
     p.add_argument("--motion", default=None, help="motion stage name (default kenburns)")
     p.add_argument("--compositor", default=None, help="compositor stage name")
+    p.add_argument("--codec", default=None,
+                   help="video encoder: libx264 (default), libx265, h264_nvenc, hevc_nvenc")
+    p.add_argument("--preset", default=None, help="encoder speed preset (default veryfast)")
+    p.add_argument("--crf", type=int, default=None, help="quality, 0-51 (default 20)")
+    p.add_argument("--pix-fmt", default=None, help="pixel format (default yuv420p)")
+    p.add_argument("--aspect", default=None,
+                   help="16:9 (default), 9:16, 1:1...: reframes the video, no letterbox")
+    p.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
+                   help="a stage option, e.g. svd_steps=12 or kenburns_backend=opencv "
+                        "(repeatable; see docs)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="stage cache (env MUSICVID_CACHE_DIR)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep results")
@@ -120,9 +130,26 @@ def _config(args: argparse.Namespace) -> RenderConfig:
             "init_images", "strength", "max_keyframes", "time_budget", "pulse",
             "crossfade_frames", "grade"]
     overrides = {k: getattr(args, k, None) for k in keys}
+    overrides.update({k: getattr(args, k, None) for k in ("codec", "preset", "crf", "pix_fmt",
+                                                          "aspect")})
+    if getattr(args, "option", None):
+        overrides["options"] = _stage_options(args.option)
     if getattr(args, "no_cache", False):
         overrides["use_cache"] = False
     return RenderConfig.create(profile=getattr(args, "profile", None), **overrides)
+
+
+def _stage_options(items: list[str]) -> dict[str, Any]:
+    """``["svd_steps=12", ...]`` -> ``{"svd_steps": "12"}`` (stages parse the values)."""
+    from .errors import InvalidOptionError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidOptionError("--option", item, hint="KEY=VALUE, e.g. svd_steps=12")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -124,6 +124,10 @@ def parse_fps(value: object) -> Fraction:
     return fps
 
 
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
 def default_cache_dir() -> Path:
     """``MUSICVID_CACHE_DIR``, else the platform's user cache folder."""
     env = os.environ.get("MUSICVID_CACHE_DIR")
@@ -189,6 +193,10 @@ class RenderConfig:
     compositor: str = "pyav"
     cache_dir: Path | None = None
     use_cache: bool = True
+    # encoding: the compositor checks codec/pix_fmt against what this machine can open
+    codec: str = "libx264"  # libx264, libx265, h264_nvenc, hevc_nvenc (h264/hevc aliases)
+    pix_fmt: str = "yuv420p"
+    aspect: str | None = None  # "16:9", "9:16", "1:1"...: reframes width×height (and keyframes)
     crf: int = 20
     preset: str = "veryfast"
     # keyframe generation (SDXL)
@@ -236,6 +244,8 @@ class RenderConfig:
                 raise InvalidOptionError(name, v, hint="an even number of pixels from 16 to 8192")
         if not isinstance(self.steps, int) or not 1 <= self.steps <= 200:
             raise InvalidOptionError("steps", self.steps, hint="an integer from 1 to 200")
+        if self.aspect is not None:
+            self._reframe(str(self.aspect))
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
         if self.few_step is not None and self.few_step not in FEW_STEP_PRESETS:
@@ -274,6 +284,30 @@ class RenderConfig:
         whole("crossfade_frames", self.crossfade_frames, 0)
         self.pulse = unit("pulse", self.pulse)
         self.grade = unit("grade", self.grade)
+
+    def _reframe(self, aspect: str) -> None:
+        """Apply ``aspect`` ("W:H"): the output keeps its short side, the keyframes their
+        area, both take the new shape. The cover crop does the rest: no letterbox."""
+        try:
+            a, b = (int(x) for x in aspect.replace("/", ":").split(":"))
+            if a <= 0 or b <= 0 or max(a / b, b / a) > 4:
+                raise ValueError(aspect)
+        except ValueError:
+            raise InvalidOptionError("aspect", aspect,
+                                     hint="W:H such as 16:9, 9:16, 1:1 or 4:5") from None
+        self.aspect = f"{a}:{b}"
+        short = min(self.width, self.height)
+        if a >= b:
+            self.width, self.height = _even(short * a / b), short
+        else:
+            self.width, self.height = short, _even(short * b / a)
+        area = self.keyframe_width * self.keyframe_height
+        kw = (area * a / b) ** 0.5
+        self.keyframe_width = max(64, int(round(kw / 8)) * 8)
+        self.keyframe_height = max(64, int(round(kw * b / a / 8)) * 8)
+        for name in ("width", "height"):
+            if getattr(self, name) > 8192:
+                raise InvalidOptionError("aspect", aspect, hint=f"makes the {name} over 8192")
 
     @classmethod
     def create(cls, profile: str | Profile | None = None, **overrides: Any) -> RenderConfig:

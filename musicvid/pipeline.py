@@ -317,7 +317,7 @@ class Pipeline:
                     continue
             kf = self.load_keyframe(shot, keys[shot.index], grade)
             clip = motion.animate(kf, shot, board, analysis, ctx)
-            if cacheable and self.config.use_cache:
+            if cacheable and self.config.use_cache and clip.meta.get("cache", True):
                 clip = recording(clip, self.cache, ckey, board.fps)
             if clip.frame_count != shot.frame_count:
                 raise MusicVidError(f"motion stage made {clip.frame_count} frames for shot "

@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.sdxl_keyframes",
     "musicvid.defaults.images_keyframes",
     "musicvid.defaults.kenburns_motion",
+    "musicvid.defaults.svd_motion",
     "musicvid.defaults.pyav_compositor",
 )
 

@@ -226,6 +226,10 @@ class Clip:
     height: int
     frames: Callable[[], Iterator[np.ndarray]]
     meta: dict[str, Any] = field(default_factory=dict)
+    # Optional: the same frames in I420 layout ((H*3/2)×W uint8, BT.601 limited range; see
+    # musicvid._video). A compositor that encodes YUV 4:2:0 takes these and skips a
+    # colour conversion per frame. Stages that can render in YUV directly offer it.
+    yuv420: Callable[[], Iterator[np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return self.frame_count
@@ -239,6 +243,32 @@ class Clip:
                                   stage="motion")
             if frame.shape != shape:
                 raise OutputError(f"clip frame has shape {frame.shape}, expected {shape}",
+                                  stage="motion")
+            n += 1
+            yield frame
+        if n != self.frame_count:
+            raise OutputError(f"clip produced {n} frames, expected {self.frame_count}",
+                              stage="motion")
+
+    def iter_yuv420(self) -> Iterator[np.ndarray]:
+        """The frames in I420 layout: from ``yuv420`` when offered, else converted from RGB.
+
+        Checked like ``__iter__``: exactly ``frame_count`` frames of the right shape.
+        """
+        if self.yuv420 is None:
+            from ._video import rgb_to_i420
+
+            for frame in self:
+                yield rgb_to_i420(frame)
+            return
+        n = 0
+        shape = (self.height * 3 // 2, self.width)
+        for frame in self.yuv420():
+            if n >= self.frame_count:
+                raise OutputError(f"clip produced more than its {self.frame_count} frames",
+                                  stage="motion")
+            if frame.shape != shape:
+                raise OutputError(f"clip I420 frame has shape {frame.shape}, expected {shape}",
                                   stage="motion")
             n += 1
             yield frame

@@ -1,0 +1,470 @@
+"""Stable Video Diffusion motion, and ``auto``: SVD where it fits, Ken Burns elsewhere.
+
+``svd`` animates each keyframe with ``StableVideoDiffusionPipeline`` (default
+``stabilityai/stable-video-diffusion-img2vid-xt-1-1``; any hub id or folder through
+``--svd-model`` / ``MUSICVID_SVD_MODEL``). The section's energy sets how much it moves
+(``motion_bucket_id`` and the noise augmentation). The generated frames are time-warped
+by frame blending to exactly the shot's frame count at the output fps and cover-resized
+to the output size. A shot much longer than the generated clip plays the clip at its
+natural speed, then continues as a Ken Burns move from its last frame (the hybrid).
+Shots the storyboard marks ``"kind": "kenburns"`` stay Ken Burns.
+
+``auto`` uses SVD for the shots that fit the GPU's memory and the time budget (the
+highest-energy shots first) and Ken Burns for the rest; the ``cpu`` profile never uses
+SVD. A CUDA out-of-memory error falls back to Ken Burns for that shot, with a warning in
+the progress stream.
+
+Stage options (``--option svd_steps=12``; all optional):
+
+========================  ==========================================================
+``svd_steps``             diffusion steps (25)
+``svd_frames``            frames generated per shot (the model's default: 25 for XT)
+``svd_fps``               the fps the clip is generated for (7); also its natural speed
+``svd_width/height``      generation size (default: the output's aspect, <= 1024×576)
+``svd_decode_chunk_size`` frames decoded at once by the VAE (auto: by free GPU memory)
+``svd_offload``           auto, none, model, sequential (CPU offload for small GPUs)
+``svd_hybrid``            SVD then Ken Burns for long shots (true)
+``svd_hybrid_after``      ... when the shot is longer than this × the clip (1.5)
+``svd_motion_bucket``     fix ``motion_bucket_id`` (default: 48 + 160 × energy)
+``svd_noise_aug``         fix the noise augmentation (default: 0.02 + 0.06 × energy)
+``svd_budget``            auto: seconds of SVD generation per render (0 = no limit)
+``svd_min_vram_gb``       auto: the least total GPU memory to try SVD (8)
+``svd_min_shot``          auto: shots shorter than this many seconds stay Ken Burns (0.75)
+========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._options import Opt, non_negative_float, parse_bool, positive_int, stage_options
+from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._video import cover_resize, cover_resize_array, scale_brightness
+from ..config import DEFAULT_SVD_MODEL, Profile
+from ..errors import RenderCancelled
+from ..hookspecs import hookimpl
+from ..protocols import StageContext
+from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
+from .kenburns_motion import (
+    PULSE_GAIN,
+    PULSE_ZOOM,
+    KenBurnsMotion,
+    KenBurnsRenderer,
+    choose_backend,
+    kenburns_path,
+    pulse_envelope,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+__all__ = ["AutoMotion", "SVDMotion", "load_svd", "svd_size", "time_warp"]
+
+log = logging.getLogger(__name__)
+
+_PIPELINES: OrderedDict[tuple[str, str, str, str], Any] = OrderedDict()
+_LOCK = threading.Lock()
+MAX_LOADED = int(os.environ.get("MUSICVID_MAX_LOADED_PIPELINES", "1"))
+MAX_AREA = 1024 * 576  # what SVD was trained at
+
+
+def _positive_or_zero_int(value: object) -> int:
+    v = int(str(value), 10)
+    if v < 0:
+        raise ValueError(value)
+    return v
+
+
+def _byte(value: object) -> int:
+    v = int(str(value), 10)
+    if not 1 <= v <= 255:
+        raise ValueError(value)
+    return v
+
+
+OPTIONS = {
+    "steps": Opt(25, positive_int, "a positive integer"),
+    "frames": Opt(0, _positive_or_zero_int, "a positive integer (0: the model's default)"),
+    "fps": Opt(7, positive_int, "a positive integer"),
+    "width": Opt(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)"),
+    "height": Opt(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)"),
+    "decode_chunk_size": Opt(0, _positive_or_zero_int, "a positive integer (0: automatic)"),
+    "offload": Opt("auto", choices=("auto", "none", "model", "sequential")),
+    "hybrid": Opt(True, parse_bool, "true or false"),
+    "hybrid_after": Opt(1.5, non_negative_float, "a number, e.g. 1.5"),
+    "motion_bucket": Opt(0, _byte, "an integer from 1 to 255"),
+    "noise_aug": Opt(-1.0, non_negative_float, "a number, e.g. 0.02"),
+    "budget": Opt(0.0, non_negative_float, "seconds (0: no limit)"),
+    "min_vram_gb": Opt(8.0, non_negative_float, "gigabytes"),
+    "min_shot": Opt(0.75, non_negative_float, "seconds"),
+}
+
+
+def svd_options(ctx: StageContext) -> dict[str, Any]:
+    return stage_options(ctx.config.options, "svd", OPTIONS)
+
+
+def svd_size(width: int, height: int, max_area: int = MAX_AREA) -> tuple[int, int]:
+    """The generation size for an output of width×height: same aspect, at most
+    ``max_area`` pixels, multiples of 64 (of 8 for tiny outputs)."""
+    area = min(width * height, max_area)
+    gw = math.sqrt(area * width / height)
+    gh = gw * height / width
+    m = 64 if min(gw, gh) >= 256 else 8
+    return max(m, int(round(gw / m)) * m), max(m, int(round(gh / m)) * m)
+
+
+def time_warp(n_src: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``n_out`` frames, the two source frames to blend and the weight of the
+    second: the ``n_src`` frames spread evenly over ``n_out`` (first to first, last to last)."""
+    import numpy as np
+
+    if n_out == 1 or n_src == 1:
+        z = np.zeros(n_out, dtype=np.int64)
+        return z, z, np.zeros(n_out)
+    pos = np.arange(n_out) * (n_src - 1) / (n_out - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n_src - 1)
+    i1 = np.minimum(i0 + 1, n_src - 1)
+    return i0, i1, pos - i0
+
+
+def _has_fp16_files(model: str) -> bool:
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return any(local.rglob("*.fp16.safetensors"))
+    return True  # hub models of the SVD family publish fp16 variants
+
+
+def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") -> Any:
+    """Load (once per process, LRU) a ``StableVideoDiffusionPipeline`` from an id or folder."""
+    torch = require_torch("motion", "svd")
+    diffusers = require_diffusers("motion", "svd")
+    device = resolve_device(device)
+    dtype = torch_dtype(dtype_name, device)
+    if not device.startswith("cuda"):
+        offload = "none"
+    key = (model, device, str(dtype), offload)
+    with _LOCK:
+        if key in _PIPELINES:
+            _PIPELINES.move_to_end(key)
+            return _PIPELINES[key]
+        t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if dtype == torch.float16 and _has_fp16_files(model):
+            kwargs["variant"] = "fp16"
+        try:
+            try:
+                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+            except (OSError, ValueError) as exc:
+                if "variant" not in kwargs or "variant" not in str(exc).lower():
+                    raise
+                kwargs.pop("variant")
+                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+        except Exception as exc:  # hub, file system and config errors all land here
+            from .sdxl_keyframes import model_load_error
+
+            raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL", exc,
+                                   gated=model == DEFAULT_SVD_MODEL) from exc
+        pipe.set_progress_bar_config(disable=True)
+        if offload == "model":
+            pipe.enable_model_cpu_offload()
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload()
+        else:
+            pipe.to(device)
+        while len(_PIPELINES) >= MAX_LOADED:
+            _PIPELINES.popitem(last=False)
+        _PIPELINES[key] = pipe
+        log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
+                 offload, time.perf_counter() - t0)
+        return pipe
+
+
+def _cuda_memory(torch: Any) -> tuple[float, float]:
+    """(free, total) GPU memory in GiB."""
+    free, total = torch.cuda.mem_get_info()
+    return free / 2**30, total / 2**30
+
+
+def _kenburns_clip(keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
+                   analysis: Analysis, ctx: StageContext, reason: str) -> Clip:
+    clip = KenBurnsMotion().animate(keyframe, shot, storyboard, analysis, ctx)
+    clip.meta.update({"cache": False, "fallback": reason})  # cheap to redo; never cached
+    return clip
+
+
+class SVDMotion:
+    """Image-to-video with Stable Video Diffusion, time-warped to the shot."""
+
+    name = "svd"
+    cacheable = True
+
+    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
+        c = ctx.config
+        opts = svd_options(ctx)
+        # how the frames are made (not how they are loaded: offload, chunking)
+        made = {k: opts[k] for k in ("steps", "frames", "fps", "width", "height", "hybrid",
+                                     "hybrid_after", "motion_bucket", "noise_aug")}
+        return {"model": c.svd_model, "dtype": c.dtype, "v": 1, **made}
+
+    def preflight(self, ctx: StageContext) -> None:
+        svd_options(ctx)
+        require_diffusers("motion", self.name)
+        model = ctx.config.svd_model
+        local = Path(model).expanduser()
+        if local.exists() and not (local / "model_index.json").is_file():
+            from .sdxl_keyframes import model_load_error
+
+            raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL",
+                                   FileNotFoundError(f"no model_index.json in {local}"))
+
+    # -- generation ------------------------------------------------------------------------
+    def generation_size(self, ctx: StageContext, storyboard: Storyboard) -> tuple[int, int]:
+        opts = svd_options(ctx)
+        gw, gh = svd_size(storyboard.width, storyboard.height)
+        return (opts["width"] // 8 * 8 or gw), (opts["height"] // 8 * 8 or gh)
+
+    def conditioning(self, shot: Shot, storyboard: Storyboard, analysis: Analysis,
+                     ctx: StageContext) -> dict[str, Any]:
+        """``motion_bucket_id`` and ``noise_aug_strength`` from the section's energy."""
+        opts = svd_options(ctx)
+        section = analysis.section_at(storyboard.time_of(shot.start_frame))
+        energy = section.energy if section is not None else shot.energy
+        energy = min(1.0, max(0.0, float(energy)))
+        bucket = opts["motion_bucket"] or int(round(48 + 160 * energy))
+        noise = opts["noise_aug"] if opts["noise_aug"] >= 0 else 0.02 + 0.06 * energy
+        return {"motion_bucket_id": max(1, min(255, bucket)),
+                "noise_aug_strength": round(noise, 4)}
+
+    def _offload(self, ctx: StageContext, opts: dict[str, Any]) -> str:
+        mode = opts["offload"]
+        if getattr(ctx.config, "cpu_offload", False) and mode == "auto":
+            return "model"
+        if mode != "auto":
+            return mode
+        device = resolve_device(ctx.config.device)
+        if not device.startswith("cuda"):
+            return "none"
+        free, _ = _cuda_memory(require_torch("motion", self.name))
+        return "model" if free < 20 else "none"
+
+    def _decode_chunk(self, ctx: StageContext, opts: dict[str, Any], frames: int) -> int:
+        if opts["decode_chunk_size"]:
+            return int(opts["decode_chunk_size"])
+        device = resolve_device(ctx.config.device)
+        if not device.startswith("cuda"):
+            return min(frames, 8)
+        free, _ = _cuda_memory(require_torch("motion", self.name))
+        return frames if free >= 40 else (8 if free >= 16 else 2)
+
+    def generate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
+                 analysis: Analysis, ctx: StageContext) -> np.ndarray:
+        """The generated frames, ``(n, gen_h, gen_w, 3)`` uint8."""
+        import numpy as np
+        from PIL import Image
+
+        torch = require_torch("motion", self.name)
+        c = ctx.config
+        opts = svd_options(ctx)
+        pipe = load_svd(c.svd_model, c.device, c.dtype, self._offload(ctx, opts))
+        gw, gh = self.generation_size(ctx, storyboard)
+        n_frames = opts["frames"] or int(pipe.unet.config.num_frames)
+        image = Image.fromarray(cover_resize(keyframe.image, gw, gh))
+        cond = self.conditioning(shot, storyboard, analysis, ctx)
+        steps = opts["steps"]
+        total_shots = len(storyboard.shots)
+
+        def on_step(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            if ctx.is_cancelled():
+                raise RenderCancelled("render cancelled", stage=ctx.stage or "motion")
+            ctx.progress(shot.index, total_shots,
+                         f"shot {shot.index + 1}: SVD step {step + 1}/{steps}")
+            return kwargs
+
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = pipe(image, height=gh, width=gw, num_frames=n_frames,
+                       num_inference_steps=steps, fps=opts["fps"],
+                       decode_chunk_size=self._decode_chunk(ctx, opts, n_frames),
+                       generator=torch.Generator("cpu").manual_seed(shot.seed),
+                       output_type="np", callback_on_step_end=on_step, **cond)
+        frames = np.asarray(out.frames[0])
+        log.info("SVD shot %d: %d frames at %dx%d in %.1fs (%s)", shot.index, len(frames),
+                 gw, gh, time.perf_counter() - t0, cond)
+        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    # -- the clip --------------------------------------------------------------------------
+    def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
+                analysis: Analysis, ctx: StageContext) -> Clip:
+        if isinstance(shot.motion, dict) and shot.motion.get("kind") == "kenburns":
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
+        generated = self.generate(keyframe, shot, storyboard, analysis, ctx)
+        return self.clip_from_frames(generated, keyframe, shot, storyboard, analysis, ctx)
+
+    def clip_from_frames(self, generated: np.ndarray, keyframe: Keyframe, shot: Shot,
+                         storyboard: Storyboard, analysis: Analysis, ctx: StageContext) -> Clip:
+        """The shot's clip from generated frames: time-warped, resized, pulsed, and (for a
+        long shot with the hybrid on) continued as Ken Burns from the last frame."""
+        import cv2
+        import numpy as np
+
+        opts = svd_options(ctx)
+        w, h = storyboard.width, storyboard.height
+        fps = float(storyboard.fps)
+        n_out = shot.frame_count
+        natural = max(1, int(round(len(generated) / opts["fps"] * fps)))
+        n_svd = n_out
+        if opts["hybrid"] and n_out > opts["hybrid_after"] * natural:
+            n_svd = natural
+        pulse = pulse_envelope(shot, analysis, fps)
+        i0, i1, wt = time_warp(len(generated), n_svd)
+        backend, device = choose_backend(ctx)
+
+        def frames() -> Iterator[np.ndarray]:
+            last = None
+            for i in range(n_svd):
+                a = generated[i0[i]]
+                frame = a if wt[i] < 1e-6 else cv2.addWeighted(a, 1 - wt[i], generated[i1[i]],
+                                                                 float(wt[i]), 0.0)
+                frame = cover_resize_array(frame, w, h)
+                last = frame
+                p = float(pulse[i])
+                if p > 1e-3:
+                    z = 1.0 + PULSE_ZOOM * p
+                    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, z)
+                    frame = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
+                                           borderMode=cv2.BORDER_REFLECT)
+                    frame = scale_brightness(frame, 1.0 + PULSE_GAIN * p, "rgb")
+                yield frame
+            if n_svd == n_out:
+                return
+            # the hybrid: a Ken Burns move that starts exactly on the last SVD frame
+            rest = _tail_shot(shot, n_svd)
+            path = kenburns_path(rest, analysis, storyboard, zoom_in=True)
+            renderer = KenBurnsRenderer(np.ascontiguousarray(last), w, h, overscan=1.0,
+                                        backend=backend, device=device)
+            yield from renderer.rgb(path)
+
+        return Clip(n_out, w, h, frames, meta={"motion": self.name, "generated": len(generated),
+                                                "svd_frames": n_svd, "cache": True})
+
+
+def _tail_shot(shot: Shot, offset: int) -> Shot:
+    """The part of ``shot`` from frame ``offset`` on, as a shot of its own."""
+    motion = dict(shot.motion) if isinstance(shot.motion, dict) else {}
+    if motion.get("pulses") is not None:
+        motion["pulses"] = [[int(f) - offset, s] for f, s in motion["pulses"]
+                            if int(f) - offset >= -1]
+    return replace(shot, start_frame=shot.start_frame + offset, motion=motion)
+
+
+class AutoMotion:
+    """SVD for the shots that fit the GPU and the time budget, Ken Burns for the rest."""
+
+    name = "auto"
+    cacheable = True  # SVD clips are cached; Ken Burns ones say ``cache: False``
+
+    def __init__(self) -> None:
+        self.svd = SVDMotion()
+        self._spent = 0.0
+        self._made = 0
+        self._ooms = 0
+        self._board: int | None = None
+
+    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
+        return self.svd.cache_key_parts(ctx)
+
+    def preflight(self, ctx: StageContext) -> None:
+        svd_options(ctx)
+        ok, _ = self.svd_possible(ctx)
+        if ok:
+            self.svd.preflight(ctx)
+
+    def svd_possible(self, ctx: StageContext) -> tuple[bool, str]:
+        """Whether this render can use SVD at all, and why not."""
+        c = ctx.config
+        if c.profile is Profile.CPU:
+            return False, "the cpu profile never uses SVD"
+        if not c.device.startswith("cuda"):
+            return False, f"device {c.device} is not a CUDA GPU"
+        try:
+            import torch
+        except ImportError:
+            return False, "torch is not installed"
+        if not torch.cuda.is_available():
+            return False, "no CUDA GPU is available"
+        _, total = _cuda_memory(torch)
+        need = svd_options(ctx)["min_vram_gb"]
+        if total < need:
+            return False, f"the GPU has {total:.1f} GiB, SVD needs {need:g}"
+        return True, ""
+
+    def _fits_budget(self, shot: Shot, storyboard: Storyboard, ctx: StageContext) -> bool:
+        opts = svd_options(ctx)
+        kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
+        if kind == "svd":
+            return True
+        if storyboard.time_of(shot.frame_count) < opts["min_shot"]:
+            return False
+        budget = opts["budget"]
+        if budget <= 0:
+            return True
+        estimate = self._spent / self._made if self._made else 60.0
+        slots = int((budget - self._spent) // max(estimate, 1e-6))
+        if slots <= 0:
+            return False
+        # the highest-energy shots still to come get the slots that are left
+        rivals = [s for s in storyboard.shots if s.index >= shot.index
+                  and (not isinstance(s.motion, dict) or s.motion.get("kind", "auto") == "auto")
+                  and storyboard.time_of(s.frame_count) >= opts["min_shot"]]
+        rivals.sort(key=lambda s: (-s.energy, s.index))
+        return shot in rivals[:slots]
+
+    def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
+                analysis: Analysis, ctx: StageContext) -> Clip:
+        if self._board != id(storyboard):  # a new render: a new budget
+            self._board, self._spent, self._made, self._ooms = id(storyboard), 0.0, 0, 0
+        kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
+        if kind == "kenburns":
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
+        ok, why = self.svd_possible(ctx)
+        if not ok:
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, why)
+        if self._ooms >= 2:
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx,
+                                  "SVD ran out of GPU memory twice")
+        if not self._fits_budget(shot, storyboard, ctx):
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "over the budget")
+        torch = require_torch("motion", self.name)
+        t0 = time.perf_counter()
+        try:
+            generated = self.svd.generate(keyframe, shot, storyboard, analysis, ctx)
+        except torch.cuda.OutOfMemoryError as exc:
+            self._ooms += 1
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            msg = (f"warning: shot {shot.index + 1}: SVD ran out of GPU memory "
+                   f"({str(exc).splitlines()[0] if str(exc) else 'CUDA OOM'}); "
+                   "Ken Burns instead")
+            log.warning(msg)
+            ctx.progress(shot.index, len(storyboard.shots), msg)
+            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "CUDA out of memory")
+        self._spent += time.perf_counter() - t0
+        self._made += 1
+        return self.svd.clip_from_frames(generated, keyframe, shot, storyboard, analysis, ctx)
+
+
+@hookimpl
+def register_motion_generators(register):  # type: ignore[no-untyped-def]
+    register(SVDMotion)
+    register(AutoMotion)
+
