@@ -235,14 +235,18 @@ class Clip:
         return self.frame_count
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return self._checked(self.frames(), (self.height, self.width, 3), "frame")
+
+    def _checked(self, frames: Iterator[np.ndarray], shape: tuple[int, ...],
+                 what: str) -> Iterator[np.ndarray]:
+        """``frames``, failing loudly unless exactly ``frame_count`` of ``shape`` come."""
         n = 0
-        shape = (self.height, self.width, 3)
-        for frame in self.frames():
+        for frame in frames:
             if n >= self.frame_count:
                 raise OutputError(f"clip produced more than its {self.frame_count} frames",
                                   stage="motion")
             if frame.shape != shape:
-                raise OutputError(f"clip frame has shape {frame.shape}, expected {shape}",
+                raise OutputError(f"clip {what} has shape {frame.shape}, expected {shape}",
                                   stage="motion")
             n += 1
             yield frame
@@ -261,17 +265,4 @@ class Clip:
             for frame in self:
                 yield rgb_to_i420(frame)
             return
-        n = 0
-        shape = (self.height * 3 // 2, self.width)
-        for frame in self.yuv420():
-            if n >= self.frame_count:
-                raise OutputError(f"clip produced more than its {self.frame_count} frames",
-                                  stage="motion")
-            if frame.shape != shape:
-                raise OutputError(f"clip I420 frame has shape {frame.shape}, expected {shape}",
-                                  stage="motion")
-            n += 1
-            yield frame
-        if n != self.frame_count:
-            raise OutputError(f"clip produced {n} frames, expected {self.frame_count}",
-                              stage="motion")
+        yield from self._checked(self.yuv420(), (self.height * 3 // 2, self.width), "I420 frame")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from musicvid.audio import AudioInfo
+
 from .errors import ApiError
 
 __all__ = ["AudioInfo", "FormUpload", "read_form", "validate_audio"]
@@ -192,14 +194,6 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
         sink.result.discard()
         raise
     return sink.result
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    duration: float
-    sample_rate: int
-    channels: int
-    codec: str
 
 
 def validate_audio(path: Path, min_duration: float, max_duration: float) -> AudioInfo:
