@@ -128,16 +128,23 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def default_cache_dir() -> Path:
-    """``MUSICVID_CACHE_DIR``, else the platform's user cache folder."""
-    env = os.environ.get("MUSICVID_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+def _user_dir(env: str, windows: str, xdg_env: str, xdg_default: Path, posix: str) -> Path:
+    """A per-user folder: ``$env`` if set, else ``%LOCALAPPDATA%/musicvid/<windows>`` on
+    Windows, else ``$xdg_env`` (or ``xdg_default``) ``/<posix>``."""
+    value = os.environ.get(env)
+    if value:
+        return Path(value).expanduser()
     if os.name == "nt":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "musicvid" / "Cache"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "musicvid"
+        return base / "musicvid" / windows
+    xdg = os.environ.get(xdg_env)
+    return (Path(xdg) if xdg else xdg_default) / posix
+
+
+def default_cache_dir() -> Path:
+    """``MUSICVID_CACHE_DIR``, else the platform's user cache folder."""
+    return _user_dir("MUSICVID_CACHE_DIR", "Cache", "XDG_CACHE_HOME", Path.home() / ".cache",
+                    "musicvid")
 
 
 def _env_flag(name: str) -> bool | None:

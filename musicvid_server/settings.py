@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from musicvid.config import Profile
+from musicvid.config import Profile, _user_dir
 from musicvid.errors import InvalidOptionError
 
 __all__ = ["ServerSettings", "add_server_options", "default_data_dir", "is_loopback",
@@ -46,14 +46,8 @@ PER_JOB_OPTIONS = ("--genre", "--style", "--palette", "--seed", "--no-cache")
 
 def default_data_dir() -> Path:
     """``MUSICVID_DATA_DIR``, else the platform's user data folder + ``musicvid-server``."""
-    env = os.environ.get("MUSICVID_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "musicvid" / "Server"
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "musicvid-server"
+    return _user_dir("MUSICVID_DATA_DIR", "Server", "XDG_DATA_HOME",
+                    Path.home() / ".local" / "share", "musicvid-server")
 
 
 def is_loopback(host: str) -> bool:
