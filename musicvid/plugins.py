@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.images_keyframes",
     "musicvid.defaults.kenburns_motion",
     "musicvid.defaults.svd_motion",
+    "musicvid.defaults.i2v_motion",
     "musicvid.defaults.pyav_compositor",
 )
 
