@@ -387,3 +387,64 @@ def test_i2v_module_keeps_one_video_model_loaded(tiny_video_models):
     stage.pipeline(ctx_for(tiny_video_models["ltx"]))
     assert len(i2v_motion._PIPELINES) == 1
     i2v_motion.forget_pipelines()
+
+
+def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
+        tiny_video_models, monkeypatch, click, tmp_path):
+    from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+    from musicvid.testing import FakeStagesPlugin
+
+    spy = Spy(monkeypatch)
+    reset_plugin_manager()
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    try:
+        audio, _ = click(duration=4.0)
+        config = RenderConfig.create(keyframes="solid", motion="i2v", transition="morph",
+                                     video_model=str(tiny_video_models["wan"]), width=64,
+                                     height=36, keyframe_width=64, keyframe_height=64,
+                                     cache_dir=tmp_path / "cache",
+                                     options={**COMMON, **FAST["wan"]})
+        pipe = Pipeline(config)
+        board = pipe.plan(pipe.analyze(audio))
+        assert len(board.shots) >= 2
+        for shot in board.shots[1:]:
+            shot.section_index, shot.transition, shot.transition_frames = 1, "cut", 0
+        result = pipe.render(audio, tmp_path / "morph.mp4", storyboard=board)
+        pipe.close()
+    finally:
+        reset_plugin_manager()
+    assert result.composite.frame_count == 120
+    morphs = [c for c in spy.calls if c["last"] is not None]
+    assert [c["shot"] for c in morphs] == [0]  # only into the new section
+    # the morph target is shot 1's (solid-colour) keyframe, graded like every keyframe
+    seed = board.shots[1].seed
+    colour = np.array(((seed >> 16) & 255, (seed >> 8) & 255, seed & 255), float)
+    corner = morphs[0]["last"][0, 0].astype(float)
+    assert np.abs(corner - colour).max() < 60
+    assert not np.allclose(morphs[0]["last"], morphs[0]["first"])
+
+
+def test_auto_says_in_the_result_which_shots_fell_back_to_ken_burns(click, tmp_path,
+                                                                    monkeypatch):
+    from musicvid import render
+    from musicvid.defaults.svd_motion import AutoMotion, SVDMotion
+    from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+    from musicvid.testing import FakeStagesPlugin
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
+    monkeypatch.setattr(SVDMotion, "generate", oom)
+    reset_plugin_manager()
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    try:
+        audio, _ = click(duration=3.0)
+        result = render(audio, tmp_path / "auto.mp4", profile="gpu", device="cpu",
+                        dtype="float32", keyframes="solid", motion="auto", width=64,
+                        height=36, keyframe_width=64, keyframe_height=36)
+    finally:
+        reset_plugin_manager()
+    reasons = [f["reason"] for f in result.stats["motion_fallbacks"]]
+    assert len(reasons) == len(result.storyboard.shots)
+    assert "CUDA out of memory" in reasons

@@ -137,3 +137,23 @@ def test_cli_renders_with_a_tiny_image_model(tmp_path, tiny_video_models, click,
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 90
     assert sorted((cache_dir / "keyframe").rglob("*.png"))
+
+
+def test_a_lora_changes_flux_keyframes(tiny_video_models, tmp_path):
+    from musicvid.testing.tiny_video_models import build_tiny_flux_lora
+
+    lora = build_tiny_flux_lora(tiny_video_models["flux"], tmp_path / "lora")
+    stage = T2IKeyframes()
+    plain = stage.generate(shots(1), ctx_for(tiny_video_models["flux"]))[0]
+    styled_ctx = ctx_for(tiny_video_models["flux"], lora=str(lora))
+    styled = stage.generate(shots(1), styled_ctx)[0]
+    assert styled.size == plain.size and styled.tobytes() != plain.tobytes()
+    assert stage.cache_key_parts(styled_ctx)["lora"] == str(lora)
+    t2i_keyframes.forget_pipelines()
+
+
+def test_a_bad_lora_says_what_to_pass(tiny_video_models, tmp_path):
+    bad = tmp_path / "not-a-lora.safetensors"
+    bad.write_bytes(b"nonsense")
+    with pytest.raises(ModelLoadError, match="--lora"):
+        T2IKeyframes().generate(shots(1), ctx_for(tiny_video_models["flux"], lora=str(bad)))

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_cogvideox", "build_tiny_flux", "build_tiny_ltx", "build_tiny_sd3",
+__all__ = ["build_tiny_cogvideox", "build_tiny_flux", "build_tiny_flux_lora", "build_tiny_ltx", "build_tiny_sd3",
            "build_tiny_wan", "tiny_t5", "write_tiny_t5_tokenizer", "write_tiny_video_models"]
 
 
@@ -202,6 +202,29 @@ def build_tiny_sd3(directory: str | Path, seed: int = 0) -> Path:
         tokenizer_2=tok, tokenizer_3=write_tiny_t5_tokenizer(), transformer=transformer,
         vae=_tiny_image_vae(4))
     return _save(pipe, directory)
+
+
+def build_tiny_flux_lora(flux_dir: str | Path, directory: str | Path, seed: int = 0,
+                         rank: int = 4) -> Path:
+    """A random LoRA for the tiny FLUX transformer, saved like a real one (needs peft)."""
+    import torch
+    from diffusers import FluxPipeline, FluxTransformer2DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel.from_pretrained(str(flux_dir), subfolder="transformer")
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
+                                       target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, param in transformer.named_parameters():
+            if "lora_B" in name:  # B starts at zero; make the LoRA do something
+                param.normal_(0, 0.5)
+    out = Path(directory)
+    FluxPipeline.save_lora_weights(
+        str(out), transformer_lora_layers=get_peft_model_state_dict(transformer),
+        safe_serialization=True)
+    return out
 
 
 BUILDERS = {"wan": build_tiny_wan, "ltx": build_tiny_ltx, "cogvideox": build_tiny_cogvideox,
