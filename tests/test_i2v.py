@@ -448,3 +448,28 @@ def test_auto_says_in_the_result_which_shots_fell_back_to_ken_burns(click, tmp_p
     reasons = [f["reason"] for f in result.stats["motion_fallbacks"]]
     assert len(reasons) == len(result.storyboard.shots)
     assert "CUDA out of memory" in reasons
+
+
+def test_wan_decodes_in_float32_when_the_transformer_is_not(tiny_video_models):
+    fam = FAMILIES["wan"]
+    pipe = i2v_motion.load_i2v(str(tiny_video_models["wan"]), fam, "cpu", "bfloat16")
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.float32
+    ltx = i2v_motion.load_i2v(str(tiny_video_models["ltx"]), FAMILIES["ltx"], "cpu", "bfloat16")
+    assert ltx.vae.dtype == torch.bfloat16  # only where the family asks for it
+    i2v_motion.forget_pipelines()
+
+
+def test_cogvideox_15_is_told_apart_by_its_transformer(tiny_video_models):
+    from types import SimpleNamespace
+
+    stage = I2VMotion()
+    c = RenderConfig.create(width=1920, height=1080,
+                            video_model=str(tiny_video_models["cogvideox"]))
+    board = Storyboard(fps=30, frame_count=1, shots=[Shot(0, 0, 1, "p", 1)], width=1920,
+                       height=1080)
+    v15 = SimpleNamespace(transformer=SimpleNamespace(config=SimpleNamespace(
+        patch_size_t=2, use_learned_positional_embeddings=False)))
+    s = stage.settings(StageContext(c, "motion"), board, v15)
+    assert (s["fps"], s["frames"], s["width"], s["height"]) == (16, 81, 1360, 768)
+    v10 = stage.settings(StageContext(c, "motion"), board)
+    assert (v10["fps"], v10["frames"], v10["width"], v10["height"]) == (8, 49, 720, 480)

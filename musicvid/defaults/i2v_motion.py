@@ -111,6 +111,9 @@ class Family:
     licence: str = ""
     hub_ids: tuple[str, ...] = ()
     call: dict[str, Any] = field(default_factory=dict)  # extra pipeline arguments
+    vae_float32: bool = False  # the VAE decodes in float32 on a GPU (Wan's advice)
+    # variants told apart by the transformer's config: attribute -> changed defaults
+    variants: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {
@@ -118,7 +121,7 @@ FAMILIES: dict[str, Family] = {
         "wan", "Wan 2.1 / 2.2", ("WanImageToVideoPipeline",), "WanImageToVideoPipeline",
         fps=16, frames=81, step=4, multiple=16, buckets=((832, 480), (624, 624)), steps=40,
         guidance=5.0, negative=WAN_NEGATIVE, morph="last_image", vram_gb=40.0,
-        licence="Apache-2.0",
+        licence="Apache-2.0", vae_float32=True,
         hub_ids=("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
                  "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers", "Wan-AI/Wan2.2-I2V-A14B-Diffusers")),
     "ltx": Family(
@@ -134,7 +137,10 @@ FAMILIES: dict[str, Family] = {
         buckets=((720, 480),), steps=50, guidance=6.0, negative=COG_NEGATIVE, vram_gb=24.0,
         licence="CogVideoX licence (see the model card)",
         hub_ids=("THUDM/CogVideoX-5b-I2V", "THUDM/CogVideoX1.5-5B-I2V"),
-        call={"use_dynamic_cfg": True}),
+        call={"use_dynamic_cfg": True},
+        # CogVideoX 1.5 (temporal patches): 16 fps, 81 frames, 1360x768
+        variants=(("patch_size_t", {"fps": 16, "frames": 81,
+                                    "buckets": ((1360, 768), (768, 768))}),)),
     "hunyuan": Family(
         "hunyuan", "HunyuanVideo image-to-video", ("HunyuanVideoImageToVideoPipeline",),
         "HunyuanVideoImageToVideoPipeline", fps=24, frames=129, step=4, multiple=16,
@@ -204,6 +210,7 @@ class SegmentPlan:
     lengths: tuple[int, ...]
     positions: tuple[float, ...]
     stretch: float  # >= 1: how much slower than native the source plays
+    native_fps: float = 0.0
 
     @property
     def total(self) -> int:
@@ -239,7 +246,7 @@ def plan_segments(n_out: int, video_fps: float, native_fps: float, clip_frames: 
     total = before + last - 1
     stretch = max(1.0, (need - 1) / (total - 1)) if n_out > 1 else 1.0
     positions = tuple(min(total - 1.0, i * ratio / stretch) for i in range(n_out))
-    return SegmentPlan(tuple(lengths), positions, stretch)
+    return SegmentPlan(tuple(lengths), positions, stretch, native_fps)
 
 
 def motion_words(energy: float) -> str:
@@ -294,6 +301,7 @@ def release_keyframe_models(torch: Any) -> list[str]:
 def load_i2v(model: str, family: Family, device: str, dtype_name: str,
              offload: str = "none", vae_tiling: bool = False) -> Any:
     """Load (once per process, LRU) the family's i2v pipeline from an id or folder."""
+    torch = require_torch("motion", "i2v")
     diffusers = require_diffusers("motion", "i2v")
     dtype = torch_dtype(dtype_name, device)
     if not device.startswith("cuda"):
@@ -307,8 +315,14 @@ def load_i2v(model: str, family: Family, device: str, dtype_name: str,
             _PIPELINES.popitem(last=False)  # one video model at a time: they are large
         t0 = time.perf_counter()
         cls = getattr(diffusers, family.pipeline)
+        extra: dict[str, Any] = {}
         try:
-            pipe = cls.from_pretrained(model, dtype=dtype)
+            if family.vae_float32 and dtype != torch.float32:
+                vae_cls = read_model_index(model).get("vae", [None, None])[1]
+                if vae_cls and hasattr(diffusers, vae_cls):
+                    extra["vae"] = getattr(diffusers, vae_cls).from_pretrained(
+                        model, subfolder="vae", dtype=torch.float32)
+            pipe = cls.from_pretrained(model, dtype=dtype, **extra)
         except Exception as exc:  # hub, file system and config errors all land here
             from .sdxl_keyframes import model_load_error
 
@@ -438,6 +452,10 @@ class I2VMotion(MotionGeneratorBase):
         what the loaded model fixes, such as CogVideoX's one trained size)."""
         fam = self.family(ctx)
         o = self.opts(ctx)
+        t_cfg = getattr(getattr(pipe, "transformer", None), "config", None)
+        for attr, changes in fam.variants:
+            if t_cfg is not None and getattr(t_cfg, attr, None):
+                fam = replace(fam, **changes)
         w, h = bucket_size(fam, storyboard.width, storyboard.height)
         if o.width and o.height:
             w, h = o.width, o.height
@@ -446,7 +464,6 @@ class I2VMotion(MotionGeneratorBase):
             w, h = (o.width, o.width / a) if o.width else (o.height * a, o.height)
         w, h = _even_multiple(w, fam.multiple if fam.name != "svd" else 8), \
             _even_multiple(h, fam.multiple if fam.name != "svd" else 8)
-        t_cfg = getattr(getattr(pipe, "transformer", None), "config", None)
         seq = None
         if t_cfg is not None:
             if getattr(t_cfg, "use_learned_positional_embeddings", False):
@@ -619,8 +636,8 @@ class I2VMotion(MotionGeneratorBase):
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "out of GPU memory")
         morph_wanted = self.morph_target(shot, storyboard, ctx) is not None
         clip = self.clip_from_source(source, plan, shot, storyboard, analysis)
-        clip.meta.update(family=fam.name, segments=segments, native_fps=self.settings(
-            ctx, storyboard)["fps"], morph=bool(segments and segments[-1]["to"]))
+        clip.meta.update(family=fam.name, segments=segments, native_fps=plan.native_fps,
+                         morph=bool(segments and segments[-1]["to"]))
         if morph_wanted and not clip.meta["morph"]:
             clip.meta["cache"] = False  # the next keyframe was not at hand: do not keep it
         return clip
@@ -665,7 +682,7 @@ def _replanned(plan: SegmentPlan, total: int, n_out: int, video_fps: float,
     need = (n_out - 1) * ratio + 1
     stretch = max(1.0, (need - 1) / max(1, total - 1)) if n_out > 1 else 1.0
     return SegmentPlan(plan.lengths, tuple(min(total - 1.0, i * ratio / stretch)
-                                           for i in range(n_out)), stretch)
+                                           for i in range(n_out)), stretch, native_fps)
 
 
 def _ltx_condition(pipe: Any) -> Any:
