@@ -473,3 +473,18 @@ def test_cogvideox_15_is_told_apart_by_its_transformer(tiny_video_models):
     assert (s["fps"], s["frames"], s["width"], s["height"]) == (16, 81, 1360, 768)
     v10 = stage.settings(StageContext(c, "motion"), board)
     assert (v10["fps"], v10["frames"], v10["width"], v10["height"]) == (8, 49, 720, 480)
+
+
+def test_wan_21_with_an_image_encoder_animates_but_does_not_morph(tmp_path, monkeypatch):
+    from musicvid.testing.tiny_video_models import build_tiny_wan
+
+    model = build_tiny_wan(tmp_path / "wan21", image_encoder=True)
+    assert family_of(str(model)).morph is None
+    spy = Spy(monkeypatch)
+    stage = I2VMotion()
+    ctx = ctx_for(model, transition="morph", **FAST["wan"])
+    board = board_of(12, 12, sections=[0, 1])
+    ctx.extra["keyframe_of"] = lambda s: keyframe((0, 0, 255))
+    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    assert len(list(clip)) == 12 and clip.meta["morph"] is False
+    assert spy.calls[0]["last"] is None and clip.meta["cache"] is True

@@ -173,6 +173,21 @@ def read_model_index(model: str) -> dict[str, Any]:
     return json.loads(Path(hf_hub_download(model, "model_index.json")).read_text("utf-8"))
 
 
+def read_component_config(model: str, component: str) -> dict[str, Any]:
+    """``COMPONENT/config.json`` of ``model`` ({} when it cannot be read)."""
+    try:
+        local = Path(model).expanduser()
+        if local.is_dir():
+            path = local / component / "config.json"
+        else:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model, f"{component}/config.json"))
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except Exception:  # the pipeline's own loading reports a broken model
+        return {}
+
+
 def family_of(model: str) -> Family:
     """The :class:`Family` of ``model``, from its ``model_index.json``."""
     from .sdxl_keyframes import model_load_error
@@ -184,6 +199,12 @@ def family_of(model: str) -> Family:
                                exc) from exc
     name = str(index.get("_class_name", ""))
     fam = _class_to_family().get(name)
+    if fam is not None and fam.morph == "last_image":
+        # Wan 2.1 I2V (a CLIP image encoder, no first-last-frame embedding) cannot morph;
+        # Wan 2.2 (no image encoder) and Wan 2.1 FLF2V can
+        cfg = read_component_config(model, "transformer")
+        if cfg.get("image_dim") and not cfg.get("pos_embed_seq_len"):
+            fam = replace(fam, morph=None)
     if fam is None:
         known = ", ".join(sorted(_class_to_family()))
         raise ModelLoadError(

@@ -66,10 +66,11 @@ def _save(pipe: Any, directory: str | Path) -> Path:
     return out
 
 
-def build_tiny_wan(directory: str | Path, seed: int = 0) -> Path:
-    """A tiny random ``WanImageToVideoPipeline`` in the Wan 2.2 image-to-video layout (no
-    CLIP image encoder; first frame, or first and last frames; frames 4k+1, sizes in
-    multiples of 16)."""
+def build_tiny_wan(directory: str | Path, seed: int = 0, image_encoder: bool = False) -> Path:
+    """A tiny random ``WanImageToVideoPipeline``: the Wan 2.2 image-to-video layout (no
+    image encoder; first frame, or first and last frames), or with ``image_encoder`` the
+    Wan 2.1 I2V one (a CLIP image encoder; first frame only). Frames 4k+1, sizes in
+    multiples of 16."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
@@ -84,11 +85,20 @@ def build_tiny_wan(directory: str | Path, seed: int = 0) -> Path:
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36,
         out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
-        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+        image_dim=4 if image_encoder else None)
+    encoder = processor = None
+    if image_encoder:
+        from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+        encoder = CLIPVisionModel(CLIPVisionConfig(
+            hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
+            image_size=32, intermediate_size=16, patch_size=8))
+        processor = CLIPImageProcessor(crop_size=32, size=32)
     pipe = WanImageToVideoPipeline(
         transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
         text_encoder=tiny_t5(32, umt5=True), tokenizer=write_tiny_t5_tokenizer(),
-        image_encoder=None, image_processor=None)
+        image_encoder=encoder, image_processor=processor)
     return _save(pipe, directory)
 
 
