@@ -392,6 +392,8 @@ class RenderConfig:
         if (given.get("image_model") or values.get("image_model")) and \
                 given.get("keyframes") is None and given.get("images") is None:
             values["keyframes"] = "t2i"  # --image-model alone means: keyframes from that model
+        if given.get("video_model") and given.get("motion") is None:
+            values["motion"] = "i2v"  # --video-model alone means: motion from that model
         values.update(given)
         return cls(**values)
 

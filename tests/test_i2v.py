@@ -146,6 +146,14 @@ def test_missing_model_says_which_option_to_set(tmp_path, monkeypatch):
         I2VMotion().preflight(ctx_for(tmp_path))
 
 
+def test_video_model_alone_selects_the_i2v_stage(monkeypatch):
+    assert RenderConfig.create(video_model="some/model").motion == "i2v"
+    assert RenderConfig.create(video_model="some/model", motion="auto").motion == "auto"
+    monkeypatch.setenv("MUSICVID_VIDEO_MODEL", "some/model")  # a default, not a choice
+    assert RenderConfig.create().motion == "kenburns"
+    assert RenderConfig.create().video_model == "some/model"
+
+
 def test_i2v_is_registered_like_a_plugin():
     names = {e.name: e.plugin for e in list_stages("motion")}
     assert names["i2v"] == "musicvid.defaults.i2v_motion"
