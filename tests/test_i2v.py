@@ -496,3 +496,22 @@ def test_wan_21_with_an_image_encoder_animates_but_does_not_morph(tmp_path, monk
     clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
     assert len(list(clip)) == 12 and clip.meta["morph"] is False
     assert spy.calls[0]["last"] is None and clip.meta["cache"] is True
+
+
+def test_ltx_condition_models_animate_and_morph_through_their_conditions(tmp_path,
+                                                                         monkeypatch):
+    from musicvid.testing.tiny_video_models import build_tiny_ltx
+
+    model = build_tiny_ltx(tmp_path / "ltx-0.9.7-distilled", condition=True)
+    fam = family_of(str(model))
+    assert fam.pipeline == "LTXConditionPipeline" and (fam.steps, fam.guidance) == (8, 1.0)
+    spy = Spy(monkeypatch)
+    stage = I2VMotion()
+    ctx = ctx_for(model, transition="morph", **FAST["ltx"])
+    board = board_of(30, 12, sections=[0, 1])
+    ctx.extra["keyframe_of"] = lambda s: keyframe((0, 0, 255))
+    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    assert len(list(clip)) == 30 and clip.meta["morph"] is True
+    assert len(spy.calls) == len(clip.meta["segments"]) >= 2
+    assert spy.calls[-1]["last"] is not None and spy.calls[0]["last"] is None
+    assert np.array_equal(spy.calls[1]["first"], spy.calls[0]["out"][-1])

@@ -114,6 +114,7 @@ class Family:
     vae_float32: bool = False  # the VAE decodes in float32 on a GPU (Wan's advice)
     # variants told apart by the transformer's config: attribute -> changed defaults
     variants: tuple[tuple[str, dict[str, Any]], ...] = ()
+    distilled: tuple[int, float] | None = None  # (steps, guidance) of "...distilled" models
 
 
 FAMILIES: dict[str, Family] = {
@@ -128,7 +129,7 @@ FAMILIES: dict[str, Family] = {
         "ltx", "LTX-Video", ("LTXImageToVideoPipeline", "LTXPipeline", "LTXConditionPipeline"),
         "LTXImageToVideoPipeline", fps=24, frames=97, step=8, multiple=32,
         buckets=((768, 448), (768, 512), (640, 640)), steps=40, guidance=3.0,
-        negative=LTX_NEGATIVE, morph="conditions", vram_gb=16.0,
+        negative=LTX_NEGATIVE, morph="conditions", vram_gb=16.0, distilled=(8, 1.0),
         licence="LTX-Video open weights licence (see the model card)",
         hub_ids=("Lightricks/LTX-Video", "Lightricks/LTX-Video-0.9.7-distilled")),
     "cogvideox": Family(
@@ -199,6 +200,10 @@ def family_of(model: str) -> Family:
                                exc) from exc
     name = str(index.get("_class_name", ""))
     fam = _class_to_family().get(name)
+    if fam is not None and name == "LTXConditionPipeline":
+        fam = replace(fam, pipeline=name)  # LTX-Video 0.9.5+ animates through its conditions
+    if fam is not None and fam.distilled and "distilled" in model.lower():
+        fam = replace(fam, steps=fam.distilled[0], guidance=fam.distilled[1])
     if fam is not None and fam.morph == "last_image":
         # Wan 2.1 I2V (a CLIP image encoder, no first-last-frame embedding) cannot morph;
         # Wan 2.2 (no image encoder) and Wan 2.1 FLF2V can
@@ -564,7 +569,12 @@ class I2VMotion(MotionGeneratorBase):
         if fam.name == "ltx":
             kwargs["frame_rate"] = s["fps"]
         call = pipe
-        if last is None:
+        if fam.pipeline == "LTXConditionPipeline":  # LTX-Video 0.9.5+: keyframe conditions
+            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+            kwargs["conditions"] = [LTXVideoCondition(image=first, frame_index=0)] + (
+                [LTXVideoCondition(image=last, frame_index=frames - 1)] if last else [])
+        elif last is None:
             kwargs["image"] = first
         elif fam.morph == "last_image":
             kwargs.update(image=first, last_image=last)

@@ -102,8 +102,9 @@ def build_tiny_wan(directory: str | Path, seed: int = 0, image_encoder: bool = F
     return _save(pipe, directory)
 
 
-def build_tiny_ltx(directory: str | Path, seed: int = 0) -> Path:
-    """A tiny random ``LTXImageToVideoPipeline`` (frames 8k+1, sizes in multiples of 32)."""
+def build_tiny_ltx(directory: str | Path, seed: int = 0, condition: bool = False) -> Path:
+    """A tiny random ``LTXImageToVideoPipeline`` (frames 8k+1, sizes in multiples of 32);
+    ``condition``: saved as an ``LTXConditionPipeline`` (LTX-Video 0.9.5+ layout)."""
     import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
@@ -129,6 +130,10 @@ def build_tiny_ltx(directory: str | Path, seed: int = 0) -> Path:
     pipe = LTXImageToVideoPipeline(
         transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
         text_encoder=tiny_t5(32), tokenizer=write_tiny_t5_tokenizer())
+    if condition:
+        from diffusers import LTXConditionPipeline
+
+        pipe = LTXConditionPipeline(**pipe.components)
     return _save(pipe, directory)
 
 
