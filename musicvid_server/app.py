@@ -33,6 +33,7 @@ from musicvid.config import Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 
 from .errors import ApiError
+from .guards import OriginCheckMiddleware
 from .openapi import build_openapi
 from .process import DataDirLock
 from .settings import ServerSettings
@@ -411,6 +412,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
     middleware = [
         Middleware(SecurityHeadersMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts),
+        Middleware(OriginCheckMiddleware, allowed_origins=settings.allowed_origins),
         Middleware(ApiKeyMiddleware, api_key=settings.api_key),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
