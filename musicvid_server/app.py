@@ -38,7 +38,7 @@ from .openapi import build_openapi
 from .process import DataDirLock
 from .settings import ServerSettings
 from .store import FINAL_STATES, STATES, JobStore, parse_job_id
-from .uploads import read_form, validate_audio
+from .uploads import disk_full, insufficient_storage, read_form, validate_audio
 from .worker import JobPipeline, Worker, job_dir
 
 __all__ = ["ServerState", "create_app"]
@@ -65,6 +65,7 @@ class ServerState:
     store: JobStore
     worker: Worker
     stopping: anyio.Event
+    uploads: int = 0  # requests receiving an upload right now
 
 
 # -- middleware ---------------------------------------------------------------------------
@@ -201,14 +202,41 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.openapi)
 
 
+def _check_capacity(st: ServerState, incoming: int = 0) -> None:
+    """503 when the queue is full, 507 when the data directory's disk is nearly full."""
+    s = st.settings
+    queued = st.store.count("queued")
+    if queued >= s.max_queued:
+        raise ApiError(503, "queue_full",
+                       f"the server has {queued} jobs waiting, its limit; try again later",
+                       headers={"Retry-After": "60"}, limit="max_queued",
+                       max_queued=s.max_queued)
+    free = shutil.disk_usage(s.data_dir).free
+    if free - incoming < s.min_free_bytes:
+        raise insufficient_storage(f"{free // (1024 * 1024)} MB free, the server keeps "
+                                   f"{s.min_free_bytes // (1024 * 1024)} MB")
+
+
 async def start(request: Request) -> Response:
     st = _state(request)
     s = st.settings
+    length = request.headers.get("content-length", "")
+    _check_capacity(st, int(length) if length.isdigit() else 0)
+    if st.uploads >= s.max_concurrent_uploads:
+        raise ApiError(503, "too_many_uploads",
+                       f"the server is receiving {st.uploads} uploads, its limit; try again "
+                       "in a moment", headers={"Retry-After": "10"},
+                       limit="max_concurrent_uploads",
+                       max_concurrent_uploads=s.max_concurrent_uploads)
+    st.uploads += 1
     try:
         upload = await read_form(request, s.data_dir / "uploads", file_field="audio",
-                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes)
+                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
+                                 min_rate=s.upload_min_rate, grace_s=s.upload_grace_s)
     except ClientDisconnect:
         return Response(status_code=400)
+    finally:
+        st.uploads -= 1
     try:
         missing = [f for f in ("audio", "genre", "style", "palette")
                    if (upload.file is None if f == "audio" else f not in upload.fields)]
@@ -221,20 +249,24 @@ async def start(request: Request) -> Response:
         seed = _parse_seed(upload.fields)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
-                                       s.max_duration_s)
+                                       s.max_duration_s, s.min_sample_rate)
         config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
                                      palette=palette, seed=seed, **s.render_config_kwargs())
+        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
-        folder.mkdir(parents=True)
         try:
+            folder.mkdir(mode=0o700, parents=True)
             upload.file.replace(folder / "audio")
             upload.file = None
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
                             filename=upload.filename, duration_s=info.duration,
                             config=config.to_dict())
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
+            if disk_full(exc):
+                log.warning("a job could not be stored: the disk is full (%s)", exc)
+                raise insufficient_storage() from None
             raise
     finally:
         upload.discard()

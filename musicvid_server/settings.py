@@ -190,6 +190,10 @@ class ServerSettings:
                      "characters; make one with: python -c 'import secrets; "
                      "print(secrets.token_urlsafe(32))'")
 
+    def uvicorn_options(self) -> dict[str, Any]:
+        """Options of ``uvicorn.Config`` that enforce this server's connection limits."""
+        return {"limit_concurrency": self.limit_concurrency}
+
     def render_config_kwargs(self) -> dict[str, Any]:
         out = {k: v for k, v in self.render_options.items() if v is not None}
         if "cache_dir" not in out and not os.environ.get("MUSICVID_CACHE_DIR"):

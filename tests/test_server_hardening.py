@@ -90,3 +90,181 @@ def test_state_changing_requests_from_other_origins_are_refused(stages, song, tm
             code, _, body = post_song(url, song, headers)
             assert code == 200, (headers, body)
         assert jobs_total(url) == 3
+
+
+# -- 2. limits on queued work -------------------------------------------------------------
+def wav_bytes(rate, frames):
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x01\x00" * frames)
+    return buf.getvalue()
+
+
+def test_queue_cap_disk_floor_sample_rate_and_duration_limits(stages, song, tmp_path,
+                                                              monkeypatch):
+    app = app_for(tmp_path, keyframes="gated", max_queued=2, max_duration_s=3.5)
+    with running_server(app) as url:
+        one_hz = tmp_path / "one-hz.wav"
+        one_hz.write_bytes(wav_bytes(1, 1800))  # 3.6 kB that "last" 30 minutes
+        code, _, body = post_song(url, one_hz)
+        assert code == 422 and body["error"] == "invalid_audio", body
+        assert body["limit"] == "min_sample_rate" and body["min_sample_rate"] == 8000
+        code, _, body = post_song(url, song)  # 4 s, over the 3.5 s limit
+        assert code == 422 and body["limit"] == "max_duration_s", body
+
+        short = tmp_path / "short.wav"
+        short.write_bytes(wav_bytes(8000, 16000))  # 2 s at 8 kHz: fine
+        first = post_song(url, short)[2]["job_id"]
+        wait_for(lambda: GatedKeyframes.entered == 1)  # running; the next two wait
+        assert [post_song(url, short, seed=str(i))[0] for i in range(2)] == [200, 200]
+        code, headers, body = post_song(url, short)
+        assert code == 503 and body["error"] == "queue_full" and body["max_queued"] == 2
+        assert int(headers["Retry-After"]) > 0
+
+        monkeypatch.setattr(app.state.settings, "min_free_bytes", 10**18)  # "disk nearly full"
+        monkeypatch.setattr(app.state.settings, "max_queued", 10)
+        code, headers, body = post_song(url, short)
+        assert code == 507 and body["error"] == "insufficient_storage", body
+        assert jobs_total(url) == 3
+        assert not list((tmp_path / "data" / "uploads").glob("*"))
+        GatedKeyframes.gate.set()
+        wait_for(lambda: request(url, f"/api/generate/status?job_id={first}")[2]["state"]
+                 in FINAL)
+
+
+def test_settings_refuse_non_finite_and_out_of_range_limits(tmp_path, monkeypatch):
+    from musicvid import InvalidOptionError
+    from musicvid.cli import build_parser
+    from musicvid_server.settings import settings_from_args
+
+    def parse(*argv):
+        return settings_from_args(build_parser().parse_args(["serve", *argv]))
+
+    for argv in (["--max-upload-mb", "nan"], ["--max-upload-mb", "inf"],
+                 ["--result-ttl-hours", "nan"], ["--result-ttl-hours", "inf"],
+                 ["--result-ttl-hours", "1e-9"], ["--max-queued", "0"],
+                 ["--min-sample-rate", "-5"], ["--upload-min-rate-kb", "nan"],
+                 ["--max-duration-min", "inf"]):
+        with pytest.raises(InvalidOptionError, match=argv[0]):
+            parse(*argv)
+    monkeypatch.setenv("MUSICVID_RESULT_TTL_HOURS", "nan")
+    with pytest.raises(InvalidOptionError, match="MUSICVID_RESULT_TTL_HOURS"):
+        parse()
+    monkeypatch.delenv("MUSICVID_RESULT_TTL_HOURS")
+    for name, value in (("MUSICVID_MAX_QUEUED", "7"), ("MUSICVID_MIN_FREE_MB", "2"),
+                        ("MUSICVID_MAX_CONCURRENT_UPLOADS", "3"),
+                        ("MUSICVID_LIMIT_CONCURRENCY", "9"),
+                        ("MUSICVID_ALLOWED_ORIGINS", "https://a.example")):
+        monkeypatch.setenv(name, value)
+    s = parse("--min-sample-rate", "16000", "--max-duration-min", "10",
+              "--upload-min-rate-kb", "4", "--upload-grace-s", "3", "--cancel-wait-s", "1",
+              "--signed-url-ttl-min", "30")
+    assert (s.max_queued, s.min_free_bytes, s.max_concurrent_uploads, s.limit_concurrency,
+            s.min_sample_rate, s.max_duration_s, s.upload_min_rate, s.upload_grace_s,
+            s.cancel_wait_s, s.signed_url_ttl_s) == (7, 2 * 1024 * 1024, 3, 9, 16000, 600.0,
+                                                     4096, 3.0, 1.0, 1800.0)
+    assert s.allowed_origins == ["https://a.example"]
+    assert s.uvicorn_options() == {"limit_concurrency": 9}
+
+
+# -- 3. slow bodies -----------------------------------------------------------------------
+def _held_upload(url, song):
+    """A socket that sent the request head and part of the song, and then nothing."""
+    body, ctype = multipart(FIELDS, song.read_bytes())
+    port = int(url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.sendall(f"POST /api/generate/start HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                 + body[:len(body) // 2])
+    return sock
+
+
+def _response_of(sock):
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_stalled_upload_is_cut_off(stages, song, tmp_path):
+    app = app_for(tmp_path, upload_grace_s=0.2, upload_min_rate=1024 * 1024)
+    with running_server(app) as url:
+        sock = _held_upload(url, song)
+        try:
+            code, body = _response_of(sock)  # waits for the server: no answer fails here
+        finally:
+            sock.close()
+        assert code == 408 and body["error"] == "request_timeout", body
+        assert not list((tmp_path / "data" / "uploads").glob("*.part"))
+        assert post_song(url, song)[0] == 200  # a brisk upload is fine
+
+
+def test_concurrent_uploads_are_capped_and_health_stays_up(stages, song, tmp_path):
+    app = app_for(tmp_path, max_concurrent_uploads=2, upload_min_rate=0)
+    uploads = tmp_path / "data" / "uploads"
+    with running_server(app) as url:
+        held = [_held_upload(url, song) for _ in range(2)]
+        try:
+            wait_for(lambda: len(list(uploads.glob("*.part"))) == 2)
+            code, headers, body = post_song(url, song)
+            assert code == 503 and body["error"] == "too_many_uploads", body
+            assert body["max_concurrent_uploads"] == 2 and int(headers["Retry-After"]) > 0
+            assert request(url, "/api/health")[0] == 200
+        finally:
+            for sock in held:
+                sock.close()
+        wait_for(lambda: not list(uploads.glob("*.part")))  # given up: deleted
+        assert post_song(url, song)[0] == 200
+
+
+def test_connections_beyond_the_limit_are_answered_503(stages, tmp_path):
+    settings = ServerSettings(data_dir=tmp_path / "data", limit_concurrency=2,
+                              render_options=dict(SMALL, keyframes="solid"))
+    with running_server(create_app(settings), **settings.uvicorn_options()) as url:
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        try:
+            wait_for(lambda: request(url, "/api/health")[0] == 503)
+        finally:
+            for sock in idle:
+                sock.close()
+        wait_for(lambda: request(url, "/api/health")[0] == 200)
+
+
+# -- 8. a full disk during the upload -----------------------------------------------------
+def test_a_full_disk_during_the_upload_answers_507(stages, song, tmp_path, monkeypatch):
+    import musicvid_server.uploads as uploads_mod
+
+    real_open = uploads_mod.upload_open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 10_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(uploads_mod, "upload_open", lambda p: FullDisk(real_open(p)))
+    app = app_for(tmp_path)
+    with running_server(app) as url:
+        code, headers, body = post_song(url, song)
+        assert code == 507 and body["error"] == "insufficient_storage", body
+        assert not list((tmp_path / "data" / "uploads").glob("*"))
+        monkeypatch.setattr(uploads_mod, "upload_open", real_open)
+        assert post_song(url, song)[0] == 200
