@@ -125,8 +125,48 @@ class Analysis:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Analysis:
+        """An analysis from its JSON form; a :class:`MusicVidError` names a field of the
+        wrong type (a cache entry or a file edited by hand)."""
+        if not isinstance(data, dict):
+            raise MusicVidError(f"an analysis is a JSON object, not {type(data).__name__}")
+        where = "the analysis's "
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise MusicVidError(f"the analysis has unknown fields: {', '.join(sorted(unknown))}")
+        for name in ("duration", "sample_rate", "tempo", "beats"):
+            if name not in data:
+                raise MusicVidError(f"{where}{name} is missing")
+        _field(where, "duration", data["duration"], "number", 0)
+        _field(where, "sample_rate", data["sample_rate"], "int", 1)
+        _field(where, "tempo", data["tempo"], "number", 0)
+        for name in ("tempo_confidence", "curve_fps"):
+            if name in data:
+                _field(where, name, data[name], "number", 0)
+        if "meter" in data:
+            _field(where, "meter", data["meter"], "int", 1)
+        for name in ("beats", "downbeats", "energy", "onset"):
+            for i, v in enumerate(_field(where, name, data.get(name, []), "list")):
+                _field(where, f"{name}[{i}]", v, "number")
+        for name in ("key", "mode", "audio_sha256"):
+            if data.get(name) is not None:
+                _field(where, name, data[name], "str")
+        if "descriptors" in data:
+            _field(where, "descriptors", data["descriptors"], "object")
         data = dict(data)
-        data["sections"] = [Section(**s) for s in data.get("sections", [])]
+        sections = []
+        for i, raw in enumerate(_field(where, "sections", data.get("sections", []), "list")):
+            sw = f"the analysis's section {i}: "
+            _field(sw, "section", raw, "object")
+            for name in ("start", "end"):
+                _field(sw, name, raw.get(name), "number")
+            for name, kind in (("label", "str"), ("group", "int"), ("energy", "number")):
+                if name in raw:
+                    _field(sw, name, raw[name], kind)
+            try:
+                sections.append(Section(**raw))
+            except TypeError as exc:
+                raise MusicVidError(f"{sw}{exc}") from None
+        data["sections"] = sections
         return cls(**data)
 
     def to_json(self, indent: int | None = 2) -> str:

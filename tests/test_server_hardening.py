@@ -2,22 +2,32 @@
 HTTP-level cases go through a real uvicorn socket."""
 
 import errno
-import http.client
 import json
 import socket
-import sqlite3
-import threading
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
-from server_support import FINAL, SMALL, GatedKeyframes, running_server, wait_for
-from test_server import make_client, stages, start_ok, status, submit, wait_state  # noqa: F401
+from server_support import FINAL, SMALL, GatedKeyframes, ServerTestStages, running_server, wait_for
 
+from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.testing import FakeStagesPlugin
 from musicvid_server import ServerSettings, create_app
 
 FIELDS = {"genre": "rock", "style": "cinematic", "palette": "warm"}
+
+
+@pytest.fixture
+def stages():
+    reset_plugin_manager()
+    pm = get_plugin_manager()
+    pm.register(FakeStagesPlugin(), name="fakes")
+    pm.register(ServerTestStages(), name="server-test-stages")
+    GatedKeyframes.reset()
+    yield
+    GatedKeyframes.gate.set()
+    reset_plugin_manager()
 
 
 @pytest.fixture
