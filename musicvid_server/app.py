@@ -301,18 +301,37 @@ async def result(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> JSONResponse:
+    """Cancel, then wait up to ``cancel_wait_s`` for a running job to stop, and answer
+    with the state it really ended in (it may have finished before the cancel took
+    effect): 200 once final, 202 while it is still stopping."""
     st = _state(request)
     job = _get_job(request)
     if job.state in ("succeeded", "failed"):
         raise ApiError(409, "already_finished", f"the job already {job.state}",
                        state=job.state)
-    after = st.store.request_cancel(job.id)  # first the flag, then the running job's event
+    try:
+        after = st.store.request_cancel(job.id)  # first the flag, then the job's event
+    except Exception as exc:
+        if disk_full(exc):
+            raise insufficient_storage() from None
+        raise
     st.worker.cancel(job.id)
     if after is None:  # pragma: no cover - rows are never deleted
         raise ApiError(404, "not_found", "no job with this id")
     if job.state == "queued" and after.state == "canceled":  # it never ran: drop the upload
         shutil.rmtree(job_dir(st.settings.data_dir, job.id), ignore_errors=True)
-    return JSONResponse(_status_json(st, after))
+    deadline = time.monotonic() + st.settings.cancel_wait_s
+    while after.state == "running":
+        if not st.worker.has_job(job.id):  # no worker on it: settle it now
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(st.worker.reconcile)
+        latest = st.store.get(job.id)
+        after = latest if latest is not None else after
+        if after.state != "running" or time.monotonic() >= deadline:
+            break
+        await anyio.sleep(0.05)
+    return JSONResponse(_status_json(st, after),
+                        status_code=202 if after.state == "running" else 200)
 
 
 async def events(request: Request) -> Response:

@@ -4,6 +4,7 @@ HTTP-level cases go through a real uvicorn socket."""
 import errno
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -278,3 +279,184 @@ def test_a_full_disk_during_the_upload_answers_507(stages, song, tmp_path, monke
         assert not list((tmp_path / "data" / "uploads").glob("*"))
         monkeypatch.setattr(uploads_mod, "upload_open", real_open)
         assert post_song(url, song)[0] == 200
+
+
+# -- 5. a database that stops writing -----------------------------------------------------
+class DiskFull:
+    """Makes the job store's writes raise ENOSPC while ``full`` is set (reads work)."""
+
+    def __init__(self, store):
+        import contextlib
+
+        self.full = False
+        self.refused = 0
+        real_tx = store._tx
+
+        @contextlib.contextmanager
+        def tx():
+            if self.full:
+                self.refused += 1
+                raise OSError(errno.ENOSPC, "No space left on device")
+            with real_tx() as db:
+                yield db
+
+        store._tx = tx
+
+
+def job_status(url, job_id):
+    return request(url, f"/api/generate/status?job_id={job_id}")[2]
+
+
+class GatedBroken(GatedKeyframes):
+    """Waits for the gate like ``gated``, then fails as a bug would (so it is retried)."""
+
+    name = "gated-broken"
+
+    def generate(self, shots, ctx):
+        super().generate(shots, ctx)
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+
+class GatedBrokenPlugin:
+    from musicvid import hookimpl
+
+    @hookimpl
+    def register_keyframe_generators(self, register):
+        register(GatedBroken)
+
+
+@pytest.mark.parametrize("keyframes, final", [("gated", "succeeded"),
+                                              ("gated-broken", "failed")])
+def test_a_full_disk_mid_render_never_strands_a_job(stages, song, tmp_path, keyframes, final):
+    """ENOSPC on every database write from mid-render on: progress, the final state (or
+    the requeue after a crash); then the space comes back."""
+    get_plugin_manager().register(GatedBrokenPlugin(), name="gated-broken")
+    GatedBroken.entered = 0
+    app = app_for(tmp_path, keyframes=keyframes, reconcile_interval_s=0.05, max_attempts=2)
+    with running_server(app) as url:
+        state = app.state.server
+        job_id = post_song(url, song, seed="2")[2]["job_id"]
+        wait_for(lambda: GatedKeyframes.entered + GatedBroken.entered == 1)
+        queued = post_song(url, song, seed="3")[2]["job_id"]
+        disk = DiskFull(state.store)
+        disk.full = True
+        GatedKeyframes.gate.set()
+        wait_for(lambda: state.worker.unsaved == [job_id])  # decided, not yet written
+        assert job_status(url, job_id)["state"] == "running"  # reads still work
+        seen = disk.refused
+        wait_for(lambda: disk.refused > seen + 3)  # the janitor keeps trying
+        disk.full = False
+        done = wait_for(lambda: (s := job_status(url, job_id))["state"] in FINAL and s)
+        assert done["state"] == final, done
+        assert done["attempts"] == (1 if final == "succeeded" else 2)
+        assert state.worker.unsaved == []
+        # nothing else lost: the job queued meanwhile runs to its end too
+        other = wait_for(lambda: (s := job_status(url, queued))["state"] in FINAL and s)
+        assert other["state"] == final
+        if final == "succeeded":
+            assert request(url, done["result_url"])[0] == 200
+            assert request(url, other["result_url"])[0] == 200
+
+
+@pytest.mark.parametrize("how", ["janitor", "cancel"])
+def test_a_running_row_without_a_worker_is_recovered_without_a_restart(stages, song,
+                                                                        tmp_path, how):
+    """A job left 'running' with no worker on it (its final write lost) resumes; a
+    cancel of such a job ends it at once instead of answering 'canceling' for ever."""
+    import time
+
+    from musicvid import RenderConfig
+
+    app = app_for(tmp_path, reconcile_interval_s=0.05 if how == "janitor" else 3600)
+    with running_server(app) as url:
+        store = app.state.server.store
+        config = RenderConfig.create(**dict(SMALL, keyframes="solid"), seed=3).to_dict()
+        job_id = str(uuid.uuid4())
+        folder = tmp_path / "data" / "jobs" / job_id
+        folder.mkdir(parents=True)
+        (folder / "audio").write_bytes(song.read_bytes())
+        with store._lock:  # as a lost final write leaves it: running, no worker
+            now = time.time()
+            store._db.execute(
+                "INSERT INTO jobs (id, state, message, genre, style, palette, seed, config, "
+                "attempts, created, updated, started) VALUES (?, 'running', 'keyframe (1/2)', "
+                "'pop', 'cinematic', 'warm', 3, ?, 1, ?, ?, ?)",
+                (job_id, json.dumps(config), now, now, now))
+        if how == "cancel":
+            code, _, body = request(url, f"/api/generate/cancel?job_id={job_id}", "POST")
+            assert code == 200 and body["state"] == "canceled", body
+            assert not folder.exists()
+        else:
+            done = wait_for(lambda: (s := job_status(url, job_id))["state"] in FINAL and s)
+            assert done["state"] == "succeeded" and done["attempts"] == 2, done
+
+
+# -- 13. a cancel that comes too late says so ---------------------------------------------
+def test_a_cancel_after_the_last_step_reports_the_real_final_state(stages, song, tmp_path,
+                                                                   monkeypatch):
+    import musicvid_server.worker as worker_mod
+
+    finished_render = threading.Event()
+    release = threading.Event()
+    real_render = worker_mod.JobPipeline.render
+
+    def render_then_wait(self, *args, **kw):
+        result = real_render(self, *args, **kw)  # past every cancellation check
+        finished_render.set()
+        release.wait(60)
+        return result
+
+    monkeypatch.setattr(worker_mod.JobPipeline, "render", render_then_wait)
+    app = app_for(tmp_path, cancel_wait_s=60)
+    with running_server(app) as url:
+        job_id = post_song(url, song)[2]["job_id"]
+        finished_render.wait(60)
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(r=request(
+            url, f"/api/generate/cancel?job_id={job_id}", "POST")))
+        t.start()
+        wait_for(lambda: app.state.server.store.get(job_id).cancel_requested)
+        release.set()
+        t.join(60)
+        code, _, body = answer["r"]
+        assert code == 200 and body["state"] == "succeeded", body
+        assert "before the cancel" in body["message"]
+        assert job_status(url, job_id)["state"] == "succeeded"
+
+
+def test_a_cancel_that_cannot_finish_in_time_answers_202(stages, song, tmp_path):
+    app = app_for(tmp_path, keyframes="gated", cancel_wait_s=0)
+    with running_server(app) as url:
+        job_id = post_song(url, song)[2]["job_id"]
+        wait_for(lambda: GatedKeyframes.entered == 1)
+        code, _, body = request(url, f"/api/generate/cancel?job_id={job_id}", "POST")
+        assert code in (200, 202) and body["state"] in ("running", "canceled")
+        assert (code == 202) == (body["state"] == "running")
+        assert wait_for(lambda: job_status(url, job_id)["state"] in FINAL)
+        assert job_status(url, job_id)["state"] == "canceled"
+
+
+# -- 12. a partial video left by a kill is removed when the job resumes --------------------
+def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(stages, song, tmp_path):
+    from musicvid_server.store import JobStore
+
+    data = tmp_path / "data"
+    store = JobStore(data / "jobs.sqlite3")
+    from musicvid import RenderConfig
+
+    job_id = str(uuid.uuid4())
+    store.create(job_id, genre="pop", style="cinematic", palette="warm", seed=3,
+                 filename="song.wav", duration_s=4.0,
+                 config=RenderConfig.create(**dict(SMALL, keyframes="solid"), seed=3).to_dict())
+    folder = data / "jobs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "audio").write_bytes(song.read_bytes())
+    store.claim_next()  # running when the server was killed
+    store.close()
+    stale = folder / ".video.part4242-1234.mp4"
+    stale.write_bytes(b"\x00" * 100_000)
+    with running_server(app_for(tmp_path)) as url:
+        done = wait_for(lambda: (s := job_status(url, job_id))["state"] in FINAL and s)
+        assert done["state"] == "succeeded"
+    assert not stale.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["video.mp4", "video.sync.json"]
