@@ -38,6 +38,7 @@ from .openapi import build_openapi
 from .process import DataDirLock
 from .settings import ServerSettings
 from .store import FINAL_STATES, STATES, JobStore, parse_job_id
+from .tokens import SIGNED_PATHS, install_redaction, signed_urls, verify
 from .uploads import disk_full, insufficient_storage, read_form, validate_audio
 from .worker import JobPipeline, Worker, job_dir
 
@@ -71,13 +72,15 @@ class ServerState:
 # -- middleware ---------------------------------------------------------------------------
 class ApiKeyMiddleware:
     """With a key set, /api/* (but /api/health and /api/options) needs
-    ``Authorization: Bearer KEY`` or ``?access_token=KEY`` (RFC 6750 §2.1, §2.3)."""
+    ``Authorization: Bearer KEY`` or ``?access_token=KEY`` (RFC 6750 §2.1, §2.3); a
+    job's video and events also open with the signed ``?token=`` of its status JSON."""
 
     OPEN = ("/api/health", "/api/options")
 
     def __init__(self, app: ASGIApp, api_key: str | None):
         self.app = app
         self.key = api_key.encode() if api_key else None
+        self.text_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -86,6 +89,12 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        token = request.query_params.get("token")
+        if token is not None and path in SIGNED_PATHS and self.text_key:
+            job_id = parse_job_id(request.query_params.get("job_id"))
+            if job_id is not None and verify(self.text_key, job_id, token):
+                await self.app(scope, receive, send)
+                return
         given = ""
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
@@ -151,14 +160,19 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,10}", raw.strip()) or not lo <= int(raw) <= hi:
+    if not re.fullmatch(r"[0-9]{1,10}", raw.strip()) or not lo <= int(raw) <= hi:
         raise ApiError(422, "invalid_option", f"{name} must be an integer from {lo} to {hi}",
                        field=name)
     return int(raw)
 
 
-def _status_json(state: ServerState, job: Any) -> dict[str, Any]:
-    return job.to_api(state.store.queue_position(job))  # type: ignore[no-any-return]
+def _status_json(state: ServerState, job: Any, position: Any = ...) -> dict[str, Any]:
+    """The status JSON of ``job``, with its ``events_url`` (signed links with a key)."""
+    if position is ...:
+        position = state.store.queue_position(job)
+    data: dict[str, Any] = job.to_api(position)
+    signed_urls(state.settings.api_key, state.settings.signed_url_ttl_s, job.id, data)
+    return data
 
 
 def _parse_choice(kind: Any, field: str, fields: dict[str, str]) -> str:
@@ -173,11 +187,42 @@ def _parse_seed(fields: dict[str, str]) -> int:
     raw = fields.get("seed", "").strip()
     if raw == "":
         return secrets.randbelow(SEED_MAX + 1)
-    if not re.fullmatch(r"\+?\d{1,10}", raw) or int(raw) > SEED_MAX:
+    if not re.fullmatch(r"\+?[0-9]{1,10}", raw) or int(raw) > SEED_MAX:  # ASCII digits only
         raise ApiError(422, "invalid_option",
                        f"invalid seed: {raw[:32]!r} (an integer from 0 to {SEED_MAX})",
                        field="seed")
     return int(raw)
+
+
+class VideoResponse(FileResponse):
+    """A FileResponse whose Range errors (400, 416) are JSON like every other error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        held: dict[str, Any] = {}
+
+        async def json_range_errors(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (400, 416):
+                held.update(status=message["status"], body=b"", headers=[
+                    (k, v) for k, v in message.get("headers", []) if k.lower() == b"content-range"])
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            held["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            code = held["status"]
+            text = held["body"].decode("utf-8", "replace").strip()
+            err = (ApiError(400, "bad_range", f"malformed Range header: {text or 'invalid'}")
+                   if code == 400 else
+                   ApiError(416, "range_not_satisfiable", "the Range is outside the file"))
+            body = json.dumps(err.body()).encode()
+            await send({"type": "http.response.start", "status": code, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()), *held["headers"]]})
+            await send({"type": "http.response.body", "body": body})
+
+        await super().__call__(scope, receive, json_range_errors)
 
 
 # -- endpoints ----------------------------------------------------------------------------
@@ -295,7 +340,7 @@ async def result(request: Request) -> Response:
     if job.expired or not path.is_file():
         raise ApiError(410, "gone", "the video was deleted after the server's result TTL; "
                                     "submit the song again", state=job.state)
-    return FileResponse(path, media_type="video/mp4",
+    return VideoResponse(path, media_type="video/mp4",
                         filename=f"musicvid-{job.id[:8]}.mp4",
                         content_disposition_type="attachment" if download else "inline")
 
@@ -352,7 +397,7 @@ async def events(request: Request) -> Response:
             if (version, position) != seen:
                 seen = (version, position)
                 last_sent = time.monotonic()
-                yield f"event: status\ndata: {json.dumps(job.to_api(position))}\n\n"
+                yield f"event: status\ndata: {json.dumps(_status_json(st, job, position))}\n\n"
                 if job.state in FINAL_STATES:
                     yield "event: end\ndata: {}\n\n"
                     return
@@ -375,7 +420,7 @@ async def jobs(request: Request) -> JSONResponse:
                        valid=list(STATES))
     page_, total = st.store.list_jobs(limit, offset, state)
     positions = st.store.queued_positions()
-    return JSONResponse({"jobs": [j.to_api(positions.get(j.id)) for j in page_],
+    return JSONResponse({"jobs": [_status_json(st, j, positions.get(j.id)) for j in page_],
                          "total": total, "limit": limit, "offset": offset,
                          "next_offset": offset + limit if offset + limit < total else None})
 
@@ -418,11 +463,13 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
     when the render settings are invalid."""
     settings = settings or ServerSettings()
     config = _check_render_settings(settings)
+    install_redaction()  # no key or signed token in the access log
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lock = DataDirLock(settings.data_dir)
-        lock.acquire()
+        lock.acquire()  # creates the data directory, 0700
+        (settings.data_dir / "jobs").mkdir(mode=0o700, exist_ok=True)
         store = JobStore(settings.data_dir / "jobs.sqlite3")
         worker = Worker(settings, store)
         try:

@@ -9,6 +9,7 @@ the server's threads behind a lock; every statement is short.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -147,7 +148,9 @@ class JobStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():  # only the server's user reads it (-wal/-shm follow)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False,
                                    isolation_level=None, timeout=30)

@@ -460,3 +460,134 @@ def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(stages, s
         assert done["state"] == "succeeded"
     assert not stale.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["video.mp4", "video.sync.json"]
+
+
+# -- 11. no API key in URLs or logs -------------------------------------------------------
+KEY = "a-long-enough-api-key-0123456789"
+
+
+def test_status_gives_signed_links_that_open_only_that_job(stages, song, tmp_path):
+    import logging
+    import time
+
+    from musicvid_server import tokens
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    access = logging.getLogger("uvicorn.access")
+    handler = Collect()
+    app = app_for(tmp_path, api_key=KEY, signed_url_ttl_s=600)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    try:
+        with running_server(app, log_level="info", access_log=True) as url:
+            access.addHandler(handler)
+            jobs = [post_song(url, song, auth, seed=str(i))[2]["job_id"] for i in range(2)]
+            done = [wait_for(lambda j=j: (s := request(url, f"/api/generate/status?job_id={j}",
+                                                       headers=auth)[2])["state"] in FINAL and s)
+                    for j in jobs]
+            a, b = done
+            for job in done:
+                assert "token=" in job["result_url"] and KEY not in job["result_url"]
+                assert "token=" in job["events_url"] and KEY not in job["events_url"]
+            # the signed links work without the key...
+            code, headers, video = request(url, a["result_url"])
+            assert code == 200 and headers["content-type"] == "video/mp4" and len(video) > 1000
+            code, _, stream = request(url, a["events_url"])
+            assert code == 200 and b"event: end" in stream
+            # ... but only for their own job and endpoints, and not once expired
+            token = a["result_url"].split("token=")[1]
+            assert request(url, f"/api/generate/result?job_id={b['job_id']}&token={token}")[0] \
+                == 401
+            assert request(url, f"/api/generate/status?job_id={a['job_id']}&token={token}")[0] \
+                == 401
+            assert request(url, f"/api/jobs?token={token}")[0] == 401
+            expired = tokens.sign(KEY, a["job_id"], -10)
+            assert request(url, f"/api/generate/result?job_id={a['job_id']}&token={expired}")[0] \
+                == 401
+            forged = f"{int(time.time()) + 5000}.{token.split('.')[1]}"  # a later expiry
+            assert request(url, f"/api/generate/result?job_id={a['job_id']}&token={forged}")[0] \
+                == 401
+            # scripts may still send ?access_token=KEY: it works and is not logged
+            assert request(url, f"/api/jobs?access_token={KEY}")[0] == 200
+    finally:
+        access.removeHandler(handler)
+    logged = "\n".join(lines)
+    assert "/api/generate/result" in logged and "token=REDACTED" in logged
+    assert "access_token=REDACTED" in logged
+    assert KEY not in logged and token not in logged
+
+
+def test_the_redaction_filter_covers_uvicorn_access_records():
+    import logging
+
+    from musicvid_server.tokens import RedactSecrets
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", f"/api/jobs?access_token={KEY}&x=1",
+                                "1.1", 200), None)
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == ('127.0.0.1:5 - "GET /api/jobs?access_token=REDACTED&x=1 '
+                                   'HTTP/1.1" 200')
+
+
+# -- 13. the small ones -------------------------------------------------------------------
+def test_range_errors_are_json(stages, song, tmp_path):
+    with running_server(app_for(tmp_path)) as url:
+        job_id = post_song(url, song)[2]["job_id"]
+        wait_for(lambda: job_status(url, job_id)["state"] in FINAL)
+        path = f"/api/generate/result?job_id={job_id}"
+        code, headers, body = request(url, path, headers={"Range": "bytes=999999999-"})
+        assert code == 416 and body["error"] == "range_not_satisfiable", body
+        assert headers["content-range"].startswith("bytes */")
+        for bad in ("bytes=5-1", "lines=1-2", "bytes=x"):
+            code, headers, body = request(url, path, headers={"Range": bad})
+            assert code == 400 and body["error"] == "bad_range" and body["message"], bad
+            assert headers["content-type"] == "application/json"
+        code, _, data = request(url, path, headers={"Range": "bytes=0-9"})
+        assert code == 206 and len(data) == 10
+
+
+def test_non_ascii_digits_are_not_numbers(stages, song, tmp_path):
+    with running_server(app_for(tmp_path)) as url:
+        for seed in ("٧", "７", "𝟕", "1٢"):
+            code, _, body = post_song(url, song, seed=seed)
+            assert code == 422 and body["field"] == "seed", (seed, body)
+        from urllib.parse import quote
+
+        for name, value in (("limit", "٥"), ("offset", "٣")):
+            assert request(url, f"/api/jobs?{name}={quote(value)}")[0] == 422
+        assert jobs_total(url) == 0
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="POSIX file modes")
+def test_data_files_are_private_to_the_servers_user(stages, song, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        app = app_for(tmp_path, max_concurrent_uploads=4, upload_min_rate=0)
+        data = tmp_path / "data"
+        with running_server(app) as url:
+            held = _held_upload(url, song)
+            try:
+                part = wait_for(lambda: list((data / "uploads").glob("*.part")))[0]
+                part_mode = stat.S_IMODE(part.stat().st_mode)
+            finally:
+                held.close()
+            job_id = post_song(url, song)[2]["job_id"]
+            wait_for(lambda: job_status(url, job_id)["state"] in FINAL)
+            modes = {p.relative_to(data).as_posix(): stat.S_IMODE(p.stat().st_mode)
+                     for p in [data, data / "jobs", data / "uploads", data / "jobs" / job_id,
+                               data / "jobs.sqlite3", data / "jobs.sqlite3-wal",
+                               data / "server.lock", data / "jobs" / job_id / "video.mp4"]}
+    finally:
+        os.umask(old)
+    assert part_mode == 0o600
+    dirs = {".", "jobs", "uploads", f"jobs/{job_id}"}
+    assert modes == {k: 0o700 if k in dirs else 0o600 for k in modes}, modes
