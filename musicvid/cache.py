@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CacheError
+from .errors import OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -127,7 +127,7 @@ class Cache:
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=final.parent)
             os.close(fd)
         except OSError as exc:
-            raise CacheError(f"cannot write to the cache directory {self.root}: "
+            raise OutputError(f"cannot write to the cache directory {self.root}: "
                              f"{exc.strerror or exc}; pass a writable --cache-dir (or set "
                              "MUSICVID_CACHE_DIR)") from None
         tmp_path = Path(tmp)
@@ -138,7 +138,7 @@ class Cache:
                     os.fsync(f.fileno())
                 os.replace(tmp_path, final)
             except OSError as exc:
-                raise CacheError(f"cannot write the cache entry {final}: "
+                raise OutputError(f"cannot write the cache entry {final}: "
                                  f"{exc.strerror or exc}") from None
         finally:
             if tmp_path.exists():

@@ -14,7 +14,6 @@ to do about it::
     ├── ModelLoadError                          weights not found / gated / offline
     ├── RenderCancelled                         the caller asked to stop
     └── OutputError                             the written video failed validation
-        └── CacheError                          the stage cache cannot be written
 
 Errors carry context where it helps: ``stage`` (analyze/plan/keyframes/motion/composite)
 and ``plugin`` (the stage's registered name).
@@ -28,7 +27,6 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudioNotFoundError",
-    "CacheError",
     "InvalidOptionError",
     "MissingDependencyError",
     "ModelLoadError",
@@ -129,7 +127,3 @@ class RenderCancelled(MusicVidError):
 
 class OutputError(MusicVidError):
     """The output could not be written, or failed validation after writing."""
-
-
-class CacheError(OutputError):
-    """The stage cache's folder cannot be written (read-only, not a directory, full)."""

@@ -240,6 +240,7 @@ async def options(request: Request) -> JSONResponse:
     return JSONResponse({"genre": Genre.values(), "style": Style.values(),
                          "palette": Palette.values(), "max_upload_bytes": s.max_upload_bytes,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
+                         "min_sample_rate": s.min_sample_rate,
                          "api_key_required": s.api_key is not None})
 
 

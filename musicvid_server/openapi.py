@@ -292,6 +292,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                 "max_upload_bytes": {"type": "integer"},
                                 "min_duration_s": {"type": "number"},
                                 "max_duration_s": {"type": "number"},
+                                "min_sample_rate": {"type": "integer"},
                                 "api_key_required": {"type": "boolean"}}},
             },
         },
