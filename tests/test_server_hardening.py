@@ -208,7 +208,7 @@ def _response_of(sock):
 
 
 def test_a_stalled_upload_is_cut_off(stages, song, tmp_path):
-    app = app_for(tmp_path, upload_grace_s=0.2, upload_min_rate=1024 * 1024)
+    app = app_for(tmp_path, upload_grace_s=0.2, upload_min_rate=64 * 1024)
     with running_server(app) as url:
         sock = _held_upload(url, song)
         try:
