@@ -19,10 +19,11 @@ from typing import Any
 
 from . import cache_keys, planning
 from ._clipcache import read_clip, recording
+from ._paths_check import check_audio_path, check_output_path
 from .budget import BudgetPlan
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import AudioNotFoundError, MusicVidError, StoryboardError, tagged
+from .errors import MusicVidError, StoryboardError, tagged
 from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
@@ -149,18 +150,17 @@ class Pipeline:
         audio = Path(audio)
         ctx = self._ctx("analyze")
         ctx.check_cancelled()
-        if not audio.is_file():
-            raise AudioNotFoundError(f"audio file not found: {audio}", stage="analyze")
+        check_audio_path(audio)
         self.check_options()
         t0 = time.perf_counter()
         sha = file_sha256(audio)
         analyzer = self.stage("analyzer")
         key = cache_keys.analysis_key(sha, self.stage_identity("analyzer", ctx), self.config.fps)
-        cached = self.cache.get_json("analysis", key)
+        cached = self.cache.get_json("analysis", key, Analysis.from_dict)
         if cached is not None:
             self.stats["analysis_cached"] = True
             ctx.progress(1, 1, "analysis from cache")
-            return Analysis.from_dict(cached)
+            return cached  # type: ignore[no-any-return]
         with tagged("analyze", analyzer.name):
             analysis = analyzer.analyze(audio, ctx)
         analysis.audio_sha256 = sha
@@ -224,7 +224,7 @@ class Pipeline:
             k = keys[shot.index]
             if k in todo:
                 continue
-            if self.cache.path("keyframe", k, ".png").is_file():
+            if self.cache.has("keyframe", k, ".png"):
                 self.stats["keyframes_cached"] += 1
                 continue
             todo[k] = shot
@@ -269,7 +269,7 @@ class Pipeline:
         for shot in board.shots:
             k = keys[shot.index]
             if k not in loaded:
-                hit = self.cache.path("keyframe", k, ".png").is_file()
+                hit = self.cache.has("keyframe", k, ".png")
                 loaded[k] = self.load_keyframe(shot, k, grade).image if hit else None
             images.append(loaded[k])
         found = sum(1 for im in images if im is not None)
@@ -294,7 +294,7 @@ class Pipeline:
         tasks = []
         for shot in board.shots:
             ckey = self._clip_key(identity, shot, board, analysis, keys)
-            if not self.cache.path("clip", ckey, ".mkv").is_file():
+            if not self.cache.has("clip", ckey, ".mkv"):
                 tasks.append(ClipTask(shot, keys[shot.index], ckey))
         with tagged("motion", motion.name):
             for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx,
@@ -335,6 +335,7 @@ class Pipeline:
                contact_sheet: str | Path | None = None) -> RenderResult:
         t_all = time.perf_counter()
         audio, output = Path(audio), Path(output)
+        check_output_path(audio, output)
         self.preflight()
         analysis = self.analyze(audio)
         if storyboard is None:

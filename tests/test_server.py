@@ -519,7 +519,11 @@ def test_api_key_is_required_when_set(make_client, song):
 def test_other_addresses_need_an_api_key():
     with pytest.raises(InvalidOptionError, match="MUSICVID_API_KEY"):
         ServerSettings(host="0.0.0.0").check_binding()
-    ServerSettings(host="0.0.0.0", api_key="k").check_binding()
+    ServerSettings(host="0.0.0.0", api_key="k" * 16).check_binding()
+    for short in ("k", "fifteen-chars-x"):  # a guessable key does not guard a public port
+        with pytest.raises(InvalidOptionError, match="at least 16 characters"):
+            ServerSettings(host="0.0.0.0", api_key=short).check_binding()
+    ServerSettings(host="127.0.0.1", api_key="k").check_binding()
     ServerSettings(host="127.0.0.1").check_binding()
     ServerSettings(host="::1").check_binding()
     assert ServerSettings().trusted_hosts == ["127.0.0.1", "localhost", "[::1]"]
