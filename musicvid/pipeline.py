@@ -391,8 +391,12 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
 
 
 def analyze(audio: str | Path, config: RenderConfig | None = None, **options: Any) -> Analysis:
-    """Analyze ``audio`` with the configured analyzer (cached)."""
-    config = config or RenderConfig.create(**options)
+    """Analyze ``audio`` with the configured analyzer (cached); ``options`` as in
+    :func:`render`."""
+    if config is None:
+        config = RenderConfig.create(**options)
+    elif options:
+        config = config.replace(**options)
     pipe = Pipeline(config)
     try:
         return pipe.analyze(audio)

@@ -133,3 +133,13 @@ def test_adjust_storyboard_hook_rewrites_prompts(tmp_path, click, fakes):
     audio, _ = click(duration=4.0)
     result = render(audio, tmp_path / "a.mp4", keyframes="solid", **SMALL)
     assert all(s.prompt.startswith("rewritten ") for s in result.storyboard.shots)
+
+
+def test_analyze_applies_options_on_top_of_a_given_config(tmp_path, click, fakes):
+    from musicvid import analyze
+
+    audio, _ = click(duration=4.0)
+    config = RenderConfig.create(fps=30)
+    analysis = analyze(audio, config, analyzer="fake", fps=24)
+    assert analysis.curve_fps == 24.0  # the fake analyzer ran, at the option's fps
+    assert config.fps == 30 and config.analyzer != "fake"  # the given config is unchanged
