@@ -277,3 +277,33 @@ def test_cuda_out_of_memory_falls_back_to_ken_burns_with_a_warning(tmp_path, cli
     assert result.composite.frame_count == 180
     assert not list((cache_dir / "clip").rglob("*.mkv"))  # fallbacks are not cached
     reset_plugin_manager()
+
+
+def test_svd_cache_evicts_before_loading_the_next_model(monkeypatch):
+    """With one pipeline allowed, the old one is dropped before the new one loads, so two
+    are never resident at once."""
+    import diffusers
+
+    resident_at_load = []
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, model, **kwargs):
+            resident_at_load.append(len(svd_motion._PIPELINES))
+            return cls()
+
+        def set_progress_bar_config(self, **kw):
+            pass
+
+        def to(self, device):
+            return self
+
+    monkeypatch.setattr(diffusers, "StableVideoDiffusionPipeline", FakePipeline)
+    monkeypatch.setattr(svd_motion, "MAX_LOADED", 1)
+    monkeypatch.setattr(svd_motion, "_PIPELINES", type(svd_motion._PIPELINES)())
+    first = svd_motion.load_svd("model-a", "cpu", "float32")
+    assert svd_motion.load_svd("model-a", "cpu", "float32") is first  # cached
+    second = svd_motion.load_svd("model-b", "cpu", "float32")
+    assert second is not first
+    assert resident_at_load == [0, 0]
+    assert list(svd_motion._PIPELINES.values()) == [second]

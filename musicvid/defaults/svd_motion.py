@@ -157,6 +157,16 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
         if key in _PIPELINES:
             _PIPELINES.move_to_end(key)
             return _PIPELINES[key]
+        # make room first, so the old pipeline is gone before the new one takes memory
+        evicted = False
+        while _PIPELINES and len(_PIPELINES) >= MAX_LOADED:
+            _PIPELINES.popitem(last=False)
+            evicted = True
+        if evicted and torch.cuda.is_available():
+            import gc
+
+            gc.collect()
+            torch.cuda.empty_cache()
         t0 = time.perf_counter()
         kwargs: dict[str, Any] = {"dtype": dtype}
         if dtype == torch.float16 and _has_fp16_files(model):
@@ -181,8 +191,6 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
             pipe.enable_sequential_cpu_offload()
         else:
             pipe.to(device)
-        while len(_PIPELINES) >= MAX_LOADED:
-            _PIPELINES.popitem(last=False)
         _PIPELINES[key] = pipe
         log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
                  offload, time.perf_counter() - t0)
