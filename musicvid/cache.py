@@ -57,24 +57,15 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 class Cache:
     """Entries live at ``root/<kind>/<key[:2]>/<key><suffix>``."""
 
-    def __init__(self, root: Path, enabled: bool = True):
+    def __init__(self, root: Path):
         self.root = Path(root)
-        self.enabled = enabled
-        self.hits = 0
-        self.misses = 0
 
     def path(self, kind: str, key: str, suffix: str) -> Path:
         return self.root / kind / key[:2] / f"{key}{suffix}"
 
     def lookup(self, kind: str, key: str, suffix: str) -> Path | None:
-        if not self.enabled:
-            return None
         p = self.path(kind, key, suffix)
-        if p.is_file():
-            self.hits += 1
-            return p
-        self.misses += 1
-        return None
+        return p if p.is_file() else None
 
     @contextmanager
     def writing(self, kind: str, key: str, suffix: str) -> Iterator[Path]:
@@ -103,8 +94,6 @@ class Cache:
             return None
 
     def put_json(self, kind: str, key: str, value: Any) -> None:
-        if not self.enabled:
-            return
         with self.writing(kind, key, ".json") as tmp:
             tmp.write_text(json.dumps(value, default=_default), encoding="utf-8")
 
@@ -123,7 +112,5 @@ class Cache:
             return None
 
     def put_image(self, kind: str, key: str, image: Image.Image) -> None:
-        if not self.enabled:
-            return
         with self.writing(kind, key, ".png") as tmp:
             image.save(tmp, format="PNG", compress_level=1)
