@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._options import Opt, non_negative_float, parse_bool, positive_int, stage_options
-from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize, cover_resize_array, scale_brightness
 from ..config import DEFAULT_SVD_MODEL, Profile
 from ..errors import RenderCancelled
@@ -168,7 +168,7 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
             gc.collect()
             torch.cuda.empty_cache()
         t0 = time.perf_counter()
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
         if dtype == torch.float16 and _has_fp16_files(model):
             kwargs["variant"] = "fp16"
         try:
