@@ -307,3 +307,37 @@ def test_svd_cache_evicts_before_loading_the_next_model(monkeypatch):
     assert second is not first
     assert resident_at_load == [0, 0]
     assert list(svd_motion._PIPELINES.values()) == [second]
+
+
+def test_auto_keeps_each_renders_budget_apart_on_a_shared_stage(monkeypatch):
+    """A server shares one ``auto`` stage between jobs: two renders interleaved shot by shot
+    each spend their own budget (before, each switch of storyboard reset the other's)."""
+    calls = []
+    clock = Clock()
+    monkeypatch.setattr(svd_motion, "time", clock)
+    monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
+
+    def minute_long_svd(self, keyframe, shot, board, analysis, ctx):
+        clock.now += 60.0
+        calls.append((board.shots[0].energy, shot.index))
+        return generated()
+
+    monkeypatch.setattr(SVDMotion, "generate", minute_long_svd)
+    shared = AutoMotion()
+    boards = [board_of(30, 30, 30, 30, energies=[0.2, 0.9, 0.4, 0.8]),
+              board_of(30, 30, 30, 30, energies=[0.3, 0.5, 0.95, 0.1])]
+    ctxs = [ctx("gpu", svd_budget="100"), ctx("gpu", svd_budget="100")]  # two jobs
+    kinds: list[list[str]] = [[], []]
+    for i in range(4):
+        for job in (0, 1):
+            b = boards[job]
+            clip = shared.animate(keyframe(), b.shots[i], b, analysis_of(b), ctxs[job])
+            kinds[job].append(clip.meta["motion"])
+    # each render's budget fits one minute-long shot: its own loudest one
+    assert kinds == [["kenburns", "svd", "kenburns", "kenburns"],
+                     ["kenburns", "kenburns", "svd", "kenburns"]]
+    assert sorted(calls) == [(0.2, 1), (0.3, 2)]
+    # a later render through the same context starts with a fresh budget
+    again = board_of(30, energies=[0.5])
+    assert shared.animate(keyframe(), again.shots[0], again, analysis_of(again),
+                          ctxs[0]).meta["motion"] == "svd"
