@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from . import planning
-from ._clipcache import read_clip, recording
+from ._clipcache import read_clip
 from .budget import BudgetPlan
 from .cache import Cache, cache_key, file_sha256
 from .config import Palette, RenderConfig
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError
-from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
+from .executors.base import (ClipTask, KeyframeTask, get_executor, keyframe_model, load_keyframe,
+                             run_clip_task)
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
@@ -252,7 +253,11 @@ class Pipeline:
     def load_keyframe(self, shot: Shot, key: str,
                       grade: tuple[Palette, float] | None = None) -> Keyframe:
         """Read a keyframe from the cache, colour-graded by ``grade`` (palette, strength)."""
-        return load_keyframe(self.cache, shot, key, self.config.sdxl_model, grade)
+        return load_keyframe(self.cache, shot, key, self.keyframe_model(), grade)
+
+    def keyframe_model(self) -> str:
+        """What makes this render's keyframes (:attr:`Keyframe.model`)."""
+        return keyframe_model(self.stage("keyframes"), self._ctx("keyframes"))
 
     def contact_sheet(self, board: Storyboard, path: str | Path,
                       keys: dict[int, str] | None = None) -> tuple[Path, int]:
@@ -290,11 +295,12 @@ class Pipeline:
         ctx = self._ctx("motion")
         ctx.extra["storyboard"] = board
         parts = motion.cache_key_parts(ctx)
+        model = self.keyframe_model()
         tasks = []
         for shot in board.shots:
             ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
             if not self.cache.path("clip", ckey, ".mkv").is_file():
-                tasks.append(ClipTask(shot, keys[shot.index], ckey))
+                tasks.append(ClipTask(shot, keys[shot.index], ckey, model))
         for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx, self.cache), 1):
             ctx.progress(n, len(tasks), "clip")
 
@@ -304,9 +310,10 @@ class Pipeline:
         motion = self.stage("motion")
         cacheable = bool(getattr(motion, "cacheable", False))
         parts = motion.cache_key_parts(ctx) if cacheable else {}
-        grade = self.grade_of(board)
+        model = self.keyframe_model()
         for shot in board.shots:
             ctx.check_cancelled()
+            ckey = ""
             if cacheable:
                 ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
                 hit = self.cache.lookup("clip", ckey, ".mkv")
@@ -315,14 +322,9 @@ class Pipeline:
                     ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1} (cached)")
                     yield read_clip(hit, shot.frame_count, board.width, board.height)
                     continue
-            kf = self.load_keyframe(shot, keys[shot.index], grade)
-            clip = motion.animate(kf, shot, board, analysis, ctx)
-            if cacheable and self.config.use_cache and clip.meta.get("cache", True):
-                clip = recording(clip, self.cache, ckey, board.fps)
-            if clip.frame_count != shot.frame_count:
-                raise MusicVidError(f"motion stage made {clip.frame_count} frames for shot "
-                                    f"{shot.index} of {shot.frame_count}", stage="motion",
-                                    plugin=motion.name)
+            task = ClipTask(shot, keys[shot.index], ckey, model)
+            clip = run_clip_task(task, motion, board, analysis, ctx, self.cache,
+                                 store=cacheable and self.config.use_cache)
             ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1}")
             yield clip
 
