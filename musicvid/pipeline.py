@@ -24,8 +24,14 @@ from .budget import BudgetPlan
 from .cache import Cache, cache_key, file_sha256
 from .config import Palette, RenderConfig
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError
-from .executors.base import (ClipTask, KeyframeTask, get_executor, keyframe_model, load_keyframe,
-                             run_clip_task)
+from .executors.base import (
+    ClipTask,
+    KeyframeTask,
+    get_executor,
+    keyframe_model,
+    load_keyframe,
+    run_clip_task,
+)
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
