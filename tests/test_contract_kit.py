@@ -1,7 +1,6 @@
 """The contract kit catches broken stages, and plugin authors reach it through the pytest
 plugin."""
 
-import pytest
 
 pytest_plugins = ["pytester"]
 
