@@ -5,9 +5,7 @@ import pytest
 
 from musicvid import Pipeline, RenderCancelled, RenderConfig, Storyboard, render
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin, SolidKeyframes
-
-SMALL = dict(width=160, height=90, keyframe_width=64, keyframe_height=32)
+from musicvid.testing import SMALL, FakeStagesPlugin, SolidKeyframes
 
 
 @pytest.fixture

@@ -10,11 +10,10 @@ import ray
 
 from musicvid import RenderCancelled, render
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.testing import TINY as SMALL
 from musicvid.testing import FakeStagesPlugin
 
 pytestmark = pytest.mark.ray
-
-SMALL = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,14 @@
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from musicvid import MissingDependencyError, ModelLoadError, RenderConfig, render
+from musicvid import ModelLoadError, RenderConfig, render
 from musicvid.defaults import sdxl_keyframes
-
-TINY = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
-
-
-def run_cli(*args, env=None):
-    e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "musicvid", *map(str, args)],
-                          capture_output=True, text=True, env=e)
+from musicvid.testing import TINY, run_cli
 
 
 def test_cli_render_with_tiny_sdxl_end_to_end_then_cached(tmp_path, tiny_models, click, cache_dir):

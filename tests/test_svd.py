@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import av
 import numpy as np
 import pytest
@@ -23,17 +19,10 @@ from musicvid.defaults import svd_motion
 from musicvid.defaults.svd_motion import AutoMotion, SVDMotion, svd_size, time_warp
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext
-from musicvid.testing import FakeStagesPlugin
+from musicvid.testing import TINY_SVD_OPTIONS as FAST
+from musicvid.testing import FakeStagesPlugin, run_cli
 
 W, H = 96, 54
-FAST = {"svd_steps": "2", "svd_frames": "4", "svd_width": "64", "svd_height": "64"}
-
-
-def run_cli(*args):
-    # one torch thread: tiny models on a shared 2-core machine run many times faster
-    return subprocess.run([sys.executable, "-m", "musicvid", *map(str, args)],
-                          capture_output=True, text=True,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
 def cli_args(audio, out, tiny_models, cache_dir):
