@@ -12,7 +12,7 @@ from ..protocols import StageContext
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
 
 __all__ = ["ClipTask", "Executor", "KeyframeTask", "LocalExecutor", "do_clip_task",
-           "do_keyframe_task", "get_executor", "keyframe_model", "run_clip_task"]
+           "do_keyframe_task", "get_executor", "keeps", "keyframe_model", "run_clip_task"]
 
 
 @dataclass
