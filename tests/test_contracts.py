@@ -100,3 +100,30 @@ class TestPyAVCompositor(CompositorContract):
         # ramps to the same bits twice with the FFmpeg build in the test environment;
         # ultrafast does, so the same-video checks compare exact frames
         return dict(SMALL, preset="ultrafast")
+
+
+class AutoWithSVD(svd_motion.AutoMotion):
+    """``auto`` as on a GPU: SVD for the shots that fit, here the tiny SVD on the CPU."""
+
+    def svd_possible(self, ctx):
+        return True, ""
+
+
+class TestAutoMotionWithSVD(TestSVDMotion):
+    """Shots shorter than ``svd_min_shot`` stay Ken Burns, longer ones get SVD."""
+
+    cancels_within_a_shot = False  # the first shot checked is short: Ken Burns
+
+    @pytest.fixture
+    def make_stage(self):
+        svd_motion._PIPELINES.clear()
+        yield AutoWithSVD
+        svd_motion._PIPELINES.clear()
+
+    def test_long_shots_get_svd_and_short_ones_ken_burns(self, make_stage, config):
+        from musicvid.testing.contract import board_of
+
+        stage = self.ready(make_stage, config)
+        board = board_of([5, 30], config)
+        kinds = [self.animate(stage, board, i, config).meta["motion"] for i in range(2)]
+        assert kinds == ["kenburns", "svd"]
