@@ -4,17 +4,13 @@ import av
 import pytest
 
 from musicvid import Pipeline, RenderCancelled, RenderConfig, Storyboard, render
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import SMALL, FakeStagesPlugin, SolidKeyframes
+from musicvid.plugins import get_plugin_manager
+from musicvid.testing import SMALL, SolidKeyframes
 
 
 @pytest.fixture
-def fakes():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    SolidKeyframes.calls = 0
-    yield
-    reset_plugin_manager()
+def fakes(musicvid_fake_stages):
+    return musicvid_fake_stages
 
 
 def probe(path):

@@ -5,6 +5,7 @@ Fixtures:
 - ``musicvid_tiny_models``: a session-wide folder with ``sdxl`` and ``svd`` tiny random
   pipelines (real diffusers classes, random weights; needs the ``models`` extra).
 - ``musicvid_click_track``: a factory ``(bpm=120, duration=20.0, name=...) -> (path, beats)``.
+- ``musicvid_fake_stages``: ``musicvid_isolated`` with the fake stages registered.
 - ``musicvid_isolated``: a fresh plugin manager that loads no installed plugins and a
   private cache directory; use it (or make it autouse in your conftest) so the machine's
   plugins and cache never leak into tests.
@@ -70,3 +71,15 @@ def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     reset_plugin_manager()
     yield cache
     reset_plugin_manager()
+
+
+@pytest.fixture
+def musicvid_fake_stages(musicvid_isolated: Path) -> Iterator[None]:
+    """``FakeStagesPlugin`` registered on the isolated plugin manager (``solid`` keyframes,
+    the ``fake`` analyzer), with ``SolidKeyframes.calls`` back at 0."""
+    from ..plugins import get_plugin_manager
+    from .fakes import FakeStagesPlugin, SolidKeyframes
+
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    SolidKeyframes.calls = 0
+    yield
