@@ -63,23 +63,16 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 class Cache:
     """Entries live at ``root/<kind>/<key[:2]>/<key><suffix>``."""
 
-    def __init__(self, root: Path, enabled: bool = True):
+    def __init__(self, root: Path):
         self.root = Path(root)
-        self.enabled = enabled
-        self.hits = 0
-        self.misses = 0
 
     def path(self, kind: str, key: str, suffix: str) -> Path:
         return self.root / kind / key[:2] / f"{key}{suffix}"
 
     def lookup(self, kind: str, key: str, suffix: str) -> Path | None:
-        if not self.enabled:
-            return None
         p = self.path(kind, key, suffix)
         if self._usable(p):
-            self.hits += 1
             return p
-        self.misses += 1
         return None
 
     def has(self, kind: str, key: str, suffix: str) -> bool:
@@ -166,8 +159,6 @@ class Cache:
             return None
 
     def put_json(self, kind: str, key: str, value: Any) -> None:
-        if not self.enabled:
-            return
         with self.writing(kind, key, ".json") as tmp:
             tmp.write_text(json.dumps(value, default=_default), encoding="utf-8")
 
@@ -186,7 +177,5 @@ class Cache:
             return None
 
     def put_image(self, kind: str, key: str, image: Image.Image) -> None:
-        if not self.enabled:
-            return
         with self.writing(kind, key, ".png") as tmp:
             image.save(tmp, format="PNG", compress_level=1)

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from musicvid import MusicVidError, hookimpl
+from musicvid import MusicVidError, hookimpl, testing
 from musicvid.testing import SolidKeyframes
 
-SMALL = dict(width=160, height=90, keyframe_width=64, keyframe_height=32, analyzer="fake")
+SMALL = dict(testing.SMALL, analyzer="fake")
 FINAL = ("succeeded", "failed", "canceled")
 
 

@@ -610,7 +610,6 @@ def test_musicvid_serve_subcommand_has_the_server_and_model_options():
 
 
 def test_serve_takes_every_model_option_of_render(tmp_path, monkeypatch):
-    import argparse
 
     from musicvid.cli import build_parser
     from musicvid.options import iter_options
