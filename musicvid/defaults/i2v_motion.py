@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._options import parse_bool, positive_int, stage_option
-from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize, cover_resize_array, scale_brightness
 from ..errors import ModelLoadError, RenderCancelled
 from ..hookspecs import hookimpl
@@ -347,8 +347,8 @@ def load_i2v(model: str, family: Family, device: str, dtype_name: str,
                 vae_cls = read_model_index(model).get("vae", [None, None])[1]
                 if vae_cls and hasattr(diffusers, vae_cls):
                     extra["vae"] = getattr(diffusers, vae_cls).from_pretrained(
-                        model, subfolder="vae", dtype=torch.float32)
-            pipe = cls.from_pretrained(model, dtype=dtype, **extra)
+                        model, subfolder="vae", **dtype_kwargs(torch.float32, diffusers))
+            pipe = cls.from_pretrained(model, **dtype_kwargs(dtype, diffusers), **extra)
         except Exception as exc:  # hub, file system and config errors all land here
             from .sdxl_keyframes import model_load_error
 

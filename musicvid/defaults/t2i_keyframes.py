@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .._options import stage_option
-from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from ..config import RenderConfig
 from ..errors import InvalidOptionError, ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
@@ -142,7 +142,8 @@ def load_t2i(model: str, family: ImageFamily, device: str, dtype_name: str,
             _release_video_models(torch)
         t0 = time.perf_counter()
         try:
-            pipe = getattr(diffusers, family.pipeline).from_pretrained(model, dtype=dtype)
+            pipe = getattr(diffusers, family.pipeline).from_pretrained(
+                model, **dtype_kwargs(dtype, diffusers))
         except Exception as exc:
             from .sdxl_keyframes import model_load_error
 
