@@ -46,6 +46,7 @@ Stage options (``--option i2v_steps=8``):
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import logging
@@ -447,7 +448,10 @@ class I2VMotion(MotionGeneratorBase):
 
     def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
         c = ctx.config
-        return {"model": c.video_model, "dtype": c.dtype, "transition": c.transition}
+        o = self.opts(ctx)
+        made = {f.name: getattr(o, f.name) for f in dataclasses.fields(o)
+                if f.metadata.get("key", True)}  # what is made, not how it is loaded
+        return {"model": c.video_model, "dtype": c.dtype, "transition": c.transition, **made}
 
     def clip_key_parts(self, shot: Shot, storyboard: Storyboard, keys: dict[int, str],
                        ctx: StageContext) -> dict[str, Any]:

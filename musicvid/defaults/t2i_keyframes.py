@@ -270,8 +270,10 @@ class T2IKeyframes(KeyframeGeneratorBase):
         if fam.name == "sdxl":
             return {"family": "sdxl", **self.sdxl().cache_key_parts(self._sdxl_ctx(ctx))}
         s = self.settings(ctx)
+        o: T2IOptions = self.options(ctx)
         return {"model": c.image_model, "family": fam.name, "w": s["width"], "h": s["height"],
-                "dtype": c.dtype, "lora": c.lora, "v": self.version}
+                "dtype": c.dtype, "lora": c.lora, "v": self.version, "steps": o.steps,
+                "guidance": o.guidance, "max_sequence_length": o.max_sequence_length}
 
     def shot_key_parts(self, shot: Shot, ctx: StageContext) -> dict[str, Any]:
         if self.family(ctx.config).name == "sdxl":
