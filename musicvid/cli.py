@@ -120,6 +120,34 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="crossfade at section changes, in frames (0: hard cut)")
     p.add_argument("--grade", type=float, default=None,
                    help="palette colour grade strength on keyframes, 0 (off) to 1 (default)")
+    _add_direction_options(p)
+
+
+def _add_direction_options(p: argparse.ArgumentParser) -> None:
+    """The user's direction (docs/direction.md)."""
+    p.add_argument("--concept", default=None, metavar="TEXT",
+                   help="your idea (subject, world, story): in every shot's prompt")
+    p.add_argument("--section-prompt", action="append", default=None, dest="section_prompts",
+                   metavar='SECTION="TEXT"',
+                   help="what happens in a section, e.g. chorus=\"dancing in the rain\" "
+                        "(repeatable; by label or role)")
+    p.add_argument("--reference", action="append", type=Path, default=None, metavar="IMG",
+                   help="a picture of the subject to keep recognisable (IP-Adapter; "
+                        "repeatable)")
+    p.add_argument("--ip-adapter-scale", type=float, default=None,
+                   help="how strongly the references steer, 0..1 (default 0.6)")
+    p.add_argument("--ip-adapter-model", default=None,
+                   help="IP-Adapter hub id or folder (default h94/IP-Adapter; env "
+                        "MUSICVID_IP_ADAPTER)")
+    p.add_argument("--prompt-writer", default=None,
+                   help="template (default), openai-compatible, or a plugin's writer "
+                        "(env MUSICVID_PROMPT_WRITER)")
+    p.add_argument("--llm-url", default=None,
+                   help="chat-completions base URL, e.g. http://localhost:11434/v1 "
+                        "(env MUSICVID_LLM_URL)")
+    p.add_argument("--llm-model", default=None, help="model name (env MUSICVID_LLM_MODEL)")
+    p.add_argument("--llm-timeout", type=float, default=None,
+                   help="seconds per request to the prompt writer's server (default 30)")
 
 
 def _config(args: argparse.Namespace) -> RenderConfig:
@@ -128,7 +156,9 @@ def _config(args: argparse.Namespace) -> RenderConfig:
             "motion", "compositor", "cache_dir", "few_step", "lora", "tiny_vae",
             "refiner_model", "cpu_offload", "compile", "batch_size", "images", "image_order",
             "init_images", "strength", "max_keyframes", "time_budget", "pulse",
-            "crossfade_frames", "grade"]
+            "crossfade_frames", "grade", "concept", "section_prompts", "reference",
+            "ip_adapter_scale", "ip_adapter_model", "prompt_writer", "llm_url", "llm_model",
+            "llm_timeout"]
     overrides = {k: getattr(args, k, None) for k in keys}
     overrides.update({k: getattr(args, k, None) for k in ("codec", "preset", "crf", "pix_fmt",
                                                           "aspect")})

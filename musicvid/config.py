@@ -13,6 +13,7 @@ from typing import Any
 from .errors import InvalidOptionError
 
 __all__ = [
+    "DEFAULT_IP_ADAPTER",
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
     "FEW_STEP_PRESETS",
@@ -23,9 +24,11 @@ __all__ = [
     "Style",
     "default_cache_dir",
     "parse_fps",
+    "parse_section_prompts",
 ]
 
 DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+DEFAULT_IP_ADAPTER = "h94/IP-Adapter"  # sdxl_models/ip-adapter_sdxl.safetensors, Apache-2.0
 DEFAULT_SVD_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt-1-1"
 
 
@@ -122,6 +125,21 @@ def parse_fps(value: object) -> Fraction:
     if fps <= 0 or fps > 240:
         raise InvalidOptionError("fps", value, hint="between 1 and 240")
     return fps
+
+
+def parse_section_prompts(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``['chorus=dancing in the rain', ...]`` -> ``{"chorus": "dancing in the rain"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidOptionError("section-prompt", item,
+                                     hint='SECTION="text", e.g. chorus="dancing in the rain"')
+        out[key.strip().lower()] = value
+    return out
 
 
 def _even(x: float) -> int:
@@ -231,6 +249,17 @@ class RenderConfig:
     pulse: float = 0.0  # downbeat pulse strength 0..1, scaled by energy; 0: off
     crossfade_frames: int | None = None  # at section changes; None: about 1/6 s; 0: cut
     grade: float = 1.0  # palette colour grade on keyframes, 0 (off) .. 1 (full)
+    # the user's direction (docs/direction.md)
+    concept: str | None = None  # your idea: subject, world, story; in every prompt
+    section_prompts: dict[str, str] = field(default_factory=dict)  # {"chorus": "..."}
+    reference: list[Path] = field(default_factory=list)  # pictures of the subject (IP-Adapter)
+    ip_adapter_scale: float = 0.6  # how strongly the references steer, 0..1
+    ip_adapter_model: str = DEFAULT_IP_ADAPTER  # hub id or local folder (env MUSICVID_IP_ADAPTER)
+    prompt_writer: str = "template"  # template | openai-compatible | a plugin's
+    llm_url: str | None = None  # chat-completions base URL (env MUSICVID_LLM_URL)
+    llm_model: str | None = None  # (env MUSICVID_LLM_MODEL)
+    llm_api_key: str | None = field(default=None, repr=False)  # (env MUSICVID_LLM_API_KEY)
+    llm_timeout: float = 30.0  # seconds per request; one retry
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -276,6 +305,39 @@ class RenderConfig:
             if v is not None:
                 setattr(self, name, Path(v))
         self._check_storyboard_options()
+        self._check_direction_options()
+
+    def _check_direction_options(self) -> None:
+        if self.concept is not None:
+            if not isinstance(self.concept, str):
+                raise InvalidOptionError("concept", self.concept, hint="text")
+            self.concept = " ".join(self.concept.split()) or None
+        prompts = self.section_prompts or {}
+        if isinstance(prompts, (list, tuple)):
+            prompts = parse_section_prompts(prompts)
+        if not isinstance(prompts, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+            raise InvalidOptionError("section-prompt", prompts,
+                                     hint='SECTION="text", e.g. chorus="dancing in the rain"')
+        self.section_prompts = {k.strip().lower(): " ".join(v.split())
+                                for k, v in prompts.items() if k.strip() and v.strip()}
+        refs = self.reference
+        if refs is None:
+            refs = []
+        elif isinstance(refs, (str, os.PathLike)):
+            refs = [refs]
+        self.reference = [Path(r) for r in refs]
+        scale = self.ip_adapter_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 1:
+            raise InvalidOptionError("ip-adapter-scale", scale, hint="a number from 0 to 1")
+        self.ip_adapter_scale = float(scale)
+        t = self.llm_timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
+            raise InvalidOptionError("llm-timeout", t, hint="seconds, more than 0, at most 600")
+        self.llm_timeout = float(t)
+        if not isinstance(self.prompt_writer, str) or not self.prompt_writer.strip():
+            raise InvalidOptionError("prompt-writer", self.prompt_writer,
+                                     ["template", "openai-compatible"])
 
     def _check_storyboard_options(self) -> None:
         def whole(name: str, v: Any, low: int) -> None:
@@ -342,6 +404,11 @@ class RenderConfig:
             values["tiny_vae"] = os.environ["MUSICVID_TINY_VAE"]
         if os.environ.get("MUSICVID_REFINER_MODEL"):
             values["refiner_model"] = os.environ["MUSICVID_REFINER_MODEL"]
+        for env, key in (("MUSICVID_IP_ADAPTER", "ip_adapter_model"),
+                         ("MUSICVID_PROMPT_WRITER", "prompt_writer"),
+                         ("MUSICVID_LLM_URL", "llm_url"), ("MUSICVID_LLM_MODEL", "llm_model")):
+            if os.environ.get(env):
+                values[key] = os.environ[env]  # the API key is read when it is used
         known = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
             if key not in known:
@@ -377,5 +444,11 @@ class RenderConfig:
                 v = str(v)
             elif isinstance(v, Path):
                 v = str(v)
+            elif isinstance(v, list):
+                v = [str(x) if isinstance(x, Path) else x for x in v]
+            elif isinstance(v, dict):
+                v = dict(v)
+            if f.name == "llm_api_key":
+                v = None  # a secret: never written to job records or plans
             out[f.name] = v
         return out

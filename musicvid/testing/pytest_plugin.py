@@ -46,7 +46,9 @@ def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     cache = tmp_path / "musicvid-cache"
     monkeypatch.setenv("MUSICVID_LOAD_PLUGINS", "")
     monkeypatch.setenv("MUSICVID_CACHE_DIR", str(cache))
-    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "SOTA_CPU_ONLY"):
+    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "SOTA_CPU_ONLY",
+                "MUSICVID_PROMPT_WRITER", "MUSICVID_IP_ADAPTER", "MUSICVID_LLM_URL",
+                "MUSICVID_LLM_MODEL", "MUSICVID_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     reset_plugin_manager()
     yield cache
