@@ -32,6 +32,9 @@ from musicvid import RenderConfig
 from musicvid.config import Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 
+from .direction import (MAX_CONCEPT_CHARS, MAX_REFERENCE_BYTES, MAX_REFERENCES,
+                        keyframe_thumbnail, parse_direction, storyboard_view,
+                        store_references, validate_reference)
 from .errors import ApiError
 from .openapi import build_openapi
 from .process import DataDirLock
@@ -45,7 +48,7 @@ __all__ = ["ServerState", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-FORM_FIELDS = {"genre", "style", "palette", "seed"}
+FORM_FIELDS = {"genre", "style", "palette", "seed", "concept", "section_prompts"}
 SEED_MAX = 2**32 - 1
 MAX_OFFSET = 2**31 - 1
 SECURITY_HEADERS = [
@@ -193,6 +196,9 @@ async def options(request: Request) -> JSONResponse:
     return JSONResponse({"genre": Genre.values(), "style": Style.values(),
                          "palette": Palette.values(), "max_upload_bytes": s.max_upload_bytes,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
+                         "max_references": MAX_REFERENCES,
+                         "max_reference_bytes": MAX_REFERENCE_BYTES,
+                         "max_concept_chars": MAX_CONCEPT_CHARS,
                          "api_key_required": s.api_key is not None})
 
 
@@ -205,7 +211,9 @@ async def start(request: Request) -> Response:
     s = st.settings
     try:
         upload = await read_form(request, s.data_dir / "uploads", file_field="audio",
-                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes)
+                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
+                                 extra_files={"reference": (MAX_REFERENCES,
+                                                            MAX_REFERENCE_BYTES)})
     except ClientDisconnect:
         return Response(status_code=400)
     try:
@@ -218,17 +226,29 @@ async def start(request: Request) -> Response:
         style = _parse_choice(Style, "style", upload.fields)
         palette = _parse_choice(Palette, "palette", upload.fields)
         seed = _parse_seed(upload.fields)
+        direction = parse_direction(upload.fields)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
                                        s.max_duration_s)
-        config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
-                                     palette=palette, seed=seed, **s.render_config_kwargs())
+        refs = upload.extra.get("reference", [])
+        exts = [await run_in_threadpool(validate_reference, p) for p in refs]
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
+        if refs:
+            direction["reference"] = [folder / "reference" / f"{i}{e}"
+                                      for i, e in enumerate(exts)]
+        try:
+            config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
+                                         palette=palette, seed=seed,
+                                         **{**s.render_config_kwargs(), **direction})
+        except InvalidOptionError as exc:
+            raise ApiError(422, "invalid_option", exc.message) from None
         folder.mkdir(parents=True)
         try:
             upload.file.replace(folder / "audio")
             upload.file = None
+            store_references(list(zip(refs, exts)), folder)
+            upload.extra.clear()
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
                             filename=upload.filename, duration_s=info.duration,
                             config=config.to_dict())
@@ -265,6 +285,32 @@ async def result(request: Request) -> Response:
     return FileResponse(path, media_type="video/mp4",
                         filename=f"musicvid-{job.id[:8]}.mp4",
                         content_disposition_type="attachment" if download else "inline")
+
+
+async def storyboard(request: Request) -> JSONResponse:
+    st = _state(request)
+    job = _get_job(request)
+    view = await run_in_threadpool(storyboard_view, job_dir(st.settings.data_dir, job.id),
+                                   job.id)
+    if view is None:
+        raise ApiError(409, "not_planned",
+                       f"the job has no storyboard yet (state {job.state})", state=job.state)
+    view["state"] = job.state
+    return JSONResponse(view, headers={"Cache-Control": "no-store"})
+
+
+async def keyframe(request: Request) -> Response:
+    st = _state(request)
+    job = _get_job(request)
+    shot = _int_param(request, "shot", -1, 0, 1_000_000)
+    if shot < 0:
+        raise ApiError(422, "missing_field", "the query parameter shot is required",
+                       missing=["shot"])
+    png = await run_in_threadpool(keyframe_thumbnail, job_dir(st.settings.data_dir, job.id),
+                                  shot)
+    if png is None:
+        raise ApiError(404, "not_found", "no keyframe for this shot (yet)")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
 async def cancel(request: Request) -> JSONResponse:
@@ -403,6 +449,8 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         Route("/api/generate/status", status, methods=["GET"]),
         Route("/api/generate/result", result, methods=["GET"]),
         Route("/api/generate/cancel", cancel, methods=["POST"]),
+        Route("/api/generate/storyboard", storyboard, methods=["GET"]),
+        Route("/api/generate/keyframe", keyframe, methods=["GET"]),
         Route("/api/generate/events", events, methods=["GET"]),
         Route("/api/jobs", jobs, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -132,9 +132,20 @@ class StagePool:
 class JobPipeline(Pipeline):
     """A :class:`musicvid.Pipeline` that takes its stage objects from the pool."""
 
-    def __init__(self, config: RenderConfig, pool: StagePool, **kw: Any):
+    def __init__(self, config: RenderConfig, pool: StagePool, folder: Path | None = None,
+                 **kw: Any):
         super().__init__(config, **kw)
         self._pool = pool
+        self._folder = folder
+
+    def plan(self, analysis: Any) -> Any:
+        """Plan, then leave the storyboard in the job folder for the storyboard view."""
+        board = super().plan(analysis)
+        if self._folder is not None:
+            from .direction import write_storyboard
+
+            write_storyboard(self._folder, board, self.keyframe_keys(board), self.cache.root)
+        return board
 
     def stage(self, kind: str) -> Any:
         if kind not in self._stages:
@@ -241,7 +252,7 @@ class Worker:
                 raise MusicVidError("the uploaded song is missing from the data directory")
             config = RenderConfig(**job.config)
             tracker = ProgressTracker(self.store, job.id)
-            pipe = JobPipeline(config, self.pool, progress=tracker,
+            pipe = JobPipeline(config, self.pool, folder, progress=tracker,
                                 cancel=lambda: event.is_set() or self._stopping.is_set())
             result = pipe.render(audio, output)
         except RenderCancelled:
@@ -285,6 +296,7 @@ class Worker:
         folder = job_dir(self.data_dir, job_id)
         if keep_video:
             (folder / "audio").unlink(missing_ok=True)
+            shutil.rmtree(folder / "reference", ignore_errors=True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
 
