@@ -1,7 +1,7 @@
 """The user's direction on the server: concept and reference fields, the storyboard view.
 
-- ``concept`` (text) and ``section_prompts`` (a JSON object ``{"chorus": "..."}``) form
-  fields go into the job's render options.
+- ``concept``, ``section_prompts`` and ``ip_adapter_scale`` are job options of the
+  option schema (:mod:`musicvid.options`): the form takes and checks them like genre.
 - ``reference`` file parts (up to :data:`MAX_REFERENCES`, each at most
   :data:`MAX_REFERENCE_BYTES`) are checked by decoding them with PIL (never by name or
   content type), kept in the job's folder for the render, and deleted with its inputs;
@@ -25,11 +25,10 @@ from musicvid.cache import Cache
 
 from .errors import ApiError
 
-__all__ = ["MAX_CONCEPT_CHARS", "MAX_REFERENCES", "MAX_REFERENCE_BYTES", "THUMB_WIDTH",
-           "keyframe_thumbnail", "parse_direction", "storyboard_view", "store_references",
+__all__ = ["MAX_REFERENCES", "MAX_REFERENCE_BYTES", "THUMB_WIDTH",
+           "keyframe_thumbnail", "storyboard_view", "store_references",
            "validate_reference", "write_storyboard"]
 
-MAX_CONCEPT_CHARS = 500
 MAX_REFERENCES = 4
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 MAX_REFERENCE_PIXELS = 40_000_000
@@ -37,32 +36,6 @@ REFERENCE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 THUMB_WIDTH = 256
 STORYBOARD_FILE = "storyboard.json"
 KEYFRAMES_FILE = "keyframes.json"
-
-
-def parse_direction(fields: dict[str, str]) -> dict[str, Any]:
-    """``concept`` and ``section_prompts`` form fields -> render options (422 if bad)."""
-    out: dict[str, Any] = {}
-    concept = " ".join(fields.get("concept", "").split())
-    if len(concept) > MAX_CONCEPT_CHARS:
-        raise ApiError(422, "invalid_option",
-                       f"the concept is {len(concept)} characters; at most "
-                       f"{MAX_CONCEPT_CHARS}", field="concept")
-    if concept:
-        out["concept"] = concept
-    raw = fields.get("section_prompts", "").strip()
-    if raw:
-        try:
-            prompts = json.loads(raw)
-        except json.JSONDecodeError:
-            prompts = None
-        if not isinstance(prompts, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and k.strip()
-                for k, v in prompts.items()):
-            raise ApiError(422, "invalid_option",
-                           'section_prompts must be a JSON object of texts, e.g. '
-                           '{"chorus": "dancing in the rain"}', field="section_prompts")
-        out["section_prompts"] = prompts
-    return out
 
 
 def validate_reference(path: Path) -> str:

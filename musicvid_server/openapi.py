@@ -11,8 +11,11 @@ from typing import Any
 
 from musicvid import __version__
 from musicvid.config import Genre, Palette, Style
+from musicvid.options import form_options, integer
 
-from .direction import MAX_CONCEPT_CHARS, MAX_REFERENCE_BYTES, MAX_REFERENCES
+from musicvid.config import MAX_CONCEPT_CHARS
+
+from .direction import MAX_REFERENCE_BYTES, MAX_REFERENCES
 from .settings import ServerSettings
 from .store import STATES
 
@@ -46,6 +49,27 @@ COMMON_ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "500": {"$ref": "#/components/responses/InternalError"},
 }
+
+
+def job_option_schemas() -> dict[str, Any]:
+    """The form fields of the per-job options, from the option schema."""
+    out: dict[str, Any] = {}
+    for name, spec in form_options().items():
+        choices = spec.choice_list()
+        if choices is not None:
+            schema: dict[str, Any] = {"type": "string", "enum": choices}
+        elif spec.type is integer:
+            schema = {"type": "integer"}
+        elif spec.type is float:
+            schema = {"type": "number"}
+        else:
+            schema = {"type": "string"}
+        schema["description"] = spec.help
+        if name == "seed":
+            schema.update(minimum=0, maximum=2**32 - 1,
+                          description=f"{spec.help}; random when left out")
+        out[name] = schema
+    return out
 
 
 def build_openapi(settings: ServerSettings) -> dict[str, Any]:
@@ -103,18 +127,14 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "audio": {"type": "string", "format": "binary",
                       "description": "the song: mp3, wav, flac or m4a (checked by decoding "
                                      f"it, not by its name); at most {limit_mb:g} MB"},
-            "genre": {"type": "string", "enum": Genre.values()},
-            "style": {"type": "string", "enum": Style.values()},
-            "palette": {"type": "string", "enum": Palette.values()},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1,
-                     "description": "same seed + same song + same options = same video; "
-                                    "random when left out"},
+            **job_option_schemas(),
             "concept": {"type": "string", "maxLength": MAX_CONCEPT_CHARS,
                         "description": "your idea (subject, world, story): in every shot's "
                                        "prompt"},
             "section_prompts": {"type": "string",
-                                "description": 'a JSON object of texts by section, e.g. '
-                                               '{"chorus": "dancing in the rain"}'},
+                                "description": 'what happens in a section: a JSON object of '
+                                               'texts, e.g. {"chorus": "dancing in the '
+                                               'rain"}, or one chorus="..."'},
             "reference": {"type": "array", "maxItems": MAX_REFERENCES,
                           "items": {"type": "string", "format": "binary"},
                           "description": "pictures of the subject to keep recognisable "

@@ -6,9 +6,11 @@
   turns, so two jobs never drive one diffusers pipeline at once.
 - Progress goes to the store (at most a few writes a second); cancellation is an event
   the pipeline checks between units of work.
-- A job that raises a :class:`~musicvid.MusicVidError` fails at once with that message
-  (bad input or settings do not get better by retrying). Anything else, or the process
-  dying mid-job, puts the job back in the queue until it has had ``max_attempts`` tries.
+- The pipeline tags every stage error with whether a retry can help
+  (:func:`musicvid.errors.tagged`): bad input, bad settings or a plugin's bug fail the job
+  at once with that message; out of memory, a lost Ray worker, a transient I/O error, the
+  server's own errors or the process dying mid-job put it back in the queue until it has
+  had ``max_attempts`` tries.
 - A janitor deletes finished results after the TTL, leftover uploads, and (when the
   stage cache is the server's own) cache entries older than the TTL while idle.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from musicvid import MusicVidError, Pipeline, RenderCancelled, RenderConfig
-from musicvid.plugins import get_stage
+from musicvid.pipeline import create_stage
 
 from .settings import ServerSettings
 from .store import Job, JobStore, parse_job_id
@@ -118,7 +120,7 @@ class StagePool:
         with self._lock:
             key = (kind, name, device)
             if key not in self._stages:
-                stage = get_stage(kind, name).factory()
+                stage = create_stage(kind, name, RenderConfig())
                 if self.serialize_models and kind in ("keyframes", "motion"):
                     lock = self._device_locks.setdefault(device, threading.Lock())
                     stage = _DeviceLocked(stage, lock)
@@ -128,31 +130,26 @@ class StagePool:
     def __len__(self) -> int:
         return len(self._stages)
 
+    def factory(self, kind: str, name: str, config: RenderConfig) -> Any:
+        """A :data:`musicvid.pipeline.StageFactory`: the pooled stage for this config."""
+        return self.get(kind, name, config.device)
+
 
 class JobPipeline(Pipeline):
-    """A :class:`musicvid.Pipeline` that takes its stage objects from the pool."""
+    """A pipeline that leaves the job's storyboard and keyframe keys in its folder after
+    planning, for the storyboard view (:mod:`musicvid_server.direction`)."""
 
-    def __init__(self, config: RenderConfig, pool: StagePool, folder: Path | None = None,
-                 **kw: Any):
+    def __init__(self, config: RenderConfig, folder: Path | None = None, **kw: Any):
         super().__init__(config, **kw)
-        self._pool = pool
         self._folder = folder
 
     def plan(self, analysis: Any) -> Any:
-        """Plan, then leave the storyboard in the job folder for the storyboard view."""
         board = super().plan(analysis)
         if self._folder is not None:
             from .direction import write_storyboard
 
             write_storyboard(self._folder, board, self.keyframe_keys(board), self.cache.root)
         return board
-
-    def stage(self, kind: str) -> Any:
-        if kind not in self._stages:
-            name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
-                    "motion": self.config.motion, "compositor": self.config.compositor}[kind]
-            self._stages[kind] = self._pool.get(kind, name, self.config.device)
-        return self._stages[kind]
 
 
 class Worker:
@@ -252,8 +249,8 @@ class Worker:
                 raise MusicVidError("the uploaded song is missing from the data directory")
             config = RenderConfig(**job.config)
             tracker = ProgressTracker(self.store, job.id)
-            pipe = JobPipeline(config, self.pool, folder, progress=tracker,
-                                cancel=lambda: event.is_set() or self._stopping.is_set())
+            pipe = JobPipeline(config, folder, progress=tracker, stage_factory=self.pool.factory,
+                               cancel=lambda: event.is_set() or self._stopping.is_set())
             result = pipe.render(audio, output)
         except RenderCancelled:
             if event.is_set():
@@ -263,13 +260,18 @@ class Worker:
             else:  # server shutting down: resume on the next start
                 self.store.requeue(job.id, refund=True)
                 log.info("job %s: interrupted by shutdown, back in the queue", job.id)
-        except MusicVidError as exc:
-            self.store.finish(job.id, "failed", message="failed", error=str(exc))
-            self._discard_inputs(job.id, keep_video=False)
-            log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("job %s: attempt %d raised", job.id, job.attempts)
+            # a stage's error says whether a retry can help (musicvid.errors.tagged); any
+            # other error is the server's own (its disk, its database): try again
+            retry = exc.retryable if isinstance(exc, MusicVidError) else True
+            error = str(exc) if isinstance(exc, MusicVidError) else f"{type(exc).__name__}: {exc}"
+            if not retry:
+                self.store.finish(job.id, "failed", message="failed", error=error)
+                self._discard_inputs(job.id, keep_video=False)
+                log.warning("job %s failed: %s", job.id, error)
+                return
+            log.warning("job %s: attempt %d failed, can be retried: %s", job.id, job.attempts,
+                        error, exc_info=not isinstance(exc, MusicVidError))
             if job.attempts >= self.settings.max_attempts:
                 self.store.finish(job.id, "failed", message="failed",
                                   error=f"gave up after {job.attempts} attempts; last error: "

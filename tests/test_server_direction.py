@@ -33,7 +33,8 @@ def test_concept_and_references_reach_the_render_and_the_storyboard(make_client,
     client = make_client()
     r = post(client, song, refs=[("face.png", png_bytes()),
                                  ("face.jpg", png_bytes(color=(10, 10, 200), fmt="JPEG"))],
-             concept=f"  {CONCEPT}  ", section_prompts=json.dumps({"verse": "rowing home"}))
+             concept=f"  {CONCEPT}  ", section_prompts=json.dumps({"verse": "rowing home"}),
+             ip_adapter_scale="0.8")
     assert r.status_code == 200, r.text
     job_id = r.json()["job_id"]
     assert wait_state(client, job_id)["state"] == "succeeded"
@@ -43,6 +44,7 @@ def test_concept_and_references_reach_the_render_and_the_storyboard(make_client,
     folder = tmp_path / "data" / "jobs" / job_id
     assert job.config["concept"] == CONCEPT
     assert job.config["section_prompts"] == {"verse": "rowing home"}
+    assert job.config["ip_adapter_scale"] == 0.8
     assert job.config["reference"] == [str(folder / "reference" / "0.png"),
                                        str(folder / "reference" / "1.jpg")]
     assert not (folder / "reference").exists()  # inputs go once the video is made
@@ -95,20 +97,29 @@ def test_bad_direction_fields_are_refused_and_nothing_is_stored(make_client, son
         (post(client, song, refs=[("x.png", b"\x89PNG" + b"0" * (10 * 1024 * 1024))]), 413,
          "too_large"),
         (post(client, song, concept="storm " * 100), 422, "invalid_option"),
-        (post(client, song, section_prompts="chorus=dancing"), 422, "invalid_option"),
+        (post(client, song, section_prompts="dancing in the rain"), 422, "invalid_option"),
         (post(client, song, section_prompts='{"chorus": 3}'), 422, "invalid_option"),
+        (post(client, song, ip_adapter_scale="2"), 422, "invalid_option"),
     ]
     for response, code, error in cases:
         assert response.status_code == code, (code, response.text)
         body = response.json()
         assert body["error"] == error and body["message"], body
-    assert all(c[0].json().get("field") in ("reference", "concept", "section_prompts")
-               for c in cases)
+    assert all(c[0].json().get("field") in ("reference", "concept", "section_prompts",
+                                            "ip_adapter_scale") for c in cases)
     assert stored(tmp_path) == (0, [], [])
     # the same server still takes a good request with a reference
     r = post(client, song, refs=[("x.webp", png_bytes(fmt="WEBP"))])
     assert r.status_code == 200, r.text
     assert wait_state(client, r.json()["job_id"])["state"] == "succeeded"
+    # and one section prompt without JSON
+    r = post(client, song, section_prompts='chorus="dancing in the rain"')
+    assert r.status_code == 200, r.text
+    assert wait_state(client, r.json()["job_id"])["state"] == "succeeded"
+    from musicvid_server.store import JobStore
+
+    job = JobStore(tmp_path / "data" / "jobs.sqlite3").get(r.json()["job_id"])
+    assert job.config["section_prompts"] == {"chorus": "dancing in the rain"}
 
 
 def test_storyboard_of_an_unknown_job_is_404(make_client):

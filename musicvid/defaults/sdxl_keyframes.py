@@ -24,6 +24,7 @@ from ..config import DEFAULT_SDXL_MODEL, FEW_STEP_PRESETS, RenderConfig
 from ..errors import ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import KeyframeGeneratorBase
 from ..types import Shot
 from .sdxl_reference import reference_embeds
 
@@ -218,7 +219,7 @@ def reference_mode(c: RenderConfig) -> str | None:
     return mode
 
 
-class SDXLKeyframes:
+class SDXLKeyframes(KeyframeGeneratorBase):
     """Keyframes with ``StableDiffusionXLPipeline`` (img2img when ``init_images`` is set;
     IP-Adapter with ``reference`` pictures)."""
 
