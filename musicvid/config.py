@@ -321,7 +321,7 @@ class RenderConfig:
                                       "http://localhost:11434/v1")
     llm_model: str | None = option(None, env="MUSICVID_LLM_MODEL",
                                    help="the model the openai-compatible writer asks")
-    llm_api_key: str | None = option(None, env="MUSICVID_LLM_API_KEY", cli=False,
+    llm_api_key: str | None = option(None, env="MUSICVID_LLM_API_KEY", cli=False, repr=False,
                                      help="its API key, sent as a bearer token (never "
                                           "written to plans or job records)")
     llm_timeout: float = option(30.0, type=float,

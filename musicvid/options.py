@@ -81,10 +81,11 @@ def option(default: Any = None, *, help: str, scope: str = "model",
     """A :class:`RenderConfig` field with its :class:`OptionSpec` (see the module doc)."""
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {SCOPES}")
+    show = spec.pop("repr", True)  # False: a secret, left out of the config's repr
     meta = {_KEY: OptionSpec(help=help, scope=scope, **spec)}
     if default_factory is not None:
-        return dataclasses.field(default_factory=default_factory, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+        return dataclasses.field(default_factory=default_factory, metadata=meta, repr=show)
+    return dataclasses.field(default=default, metadata=meta, repr=show)
 
 
 def iter_options(cls: type | None = None, scopes: Iterable[str] = SCOPES

@@ -115,6 +115,9 @@ def test_a_good_answer_writes_every_shot_and_is_cached(llm, monkeypatch):
     meta = board.meta["prompt_writer"]
     assert meta["name"] == "openai-compatible" and meta["cached"] is False
     assert "fallback" not in meta and "sekret" not in json.dumps(board.to_dict())
+    cfg = RenderConfig.create()
+    assert cfg.llm_api_key == "sekret"  # from the environment, and kept out of sight:
+    assert "sekret" not in repr(cfg) and cfg.to_dict()["llm_api_key"] is None
     # a re-plan asks nothing: the answer comes from the cache
     again = plan_with(llm.url)
     assert len(llm.requests) == 1
