@@ -118,3 +118,29 @@ def test_bad_references_fail_before_any_work(tiny_models, tmp_path):
         cfg = RenderConfig.create(sdxl_model=str(tiny_models["sdxl"]), reference=[ref], **TINY)
         with pytest.raises(InvalidOptionError, match="reference"):
             gen.preflight(StageContext(cfg))
+
+
+def test_cli_render_with_references_caches_by_their_content(tiny_models, ip_adapter, tmp_path,
+                                                            click, capsys):
+    from musicvid.cli import main
+
+    audio, _ = click(duration=3.0)
+    red = picture(tmp_path / "red.png", (220, 30, 30))
+    blue = picture(tmp_path / "blue.png", (30, 30, 220))
+    base = ["render", str(audio), "--sdxl-model", str(tiny_models["sdxl"]),
+            "--ip-adapter-model", str(ip_adapter), "--width", "160", "--height", "96",
+            "--keyframe-width", "64", "--keyframe-height", "64", "--steps", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--concept", "a red fox", "-q"]
+
+    def run(out, *refs):
+        capsys.readouterr()
+        args = [*base, "-o", str(tmp_path / out)]
+        for r in refs:
+            args += ["--reference", str(r)]
+        assert main(args) == 0
+        return capsys.readouterr().err
+
+    first = run("a.mp4", red, blue)
+    assert (tmp_path / "a.mp4").is_file() and " 0 from cache" in first
+    assert "0 keyframes generated" in run("b.mp4", red, blue)
+    assert "0 keyframes generated" not in run("c.mp4", blue)
