@@ -202,3 +202,20 @@ def test_cli_plan_with_a_concept_and_section_prompts(tmp_path, click):
     verses = [s for s in data["shots"] if s["section"] == "verse"]
     assert all("mending the great lamp" in s["prompt"] for s in verses)
     assert data["meta"]["concept"]["used"] == CONCEPT
+
+
+def test_another_family_of_a_role_does_not_repeat_the_first_ones_prompts():
+    layout = [("verse", 0, 0.45), ("chorus", 1, 0.9), ("verse", 2, 0.45), ("chorus", 1, 0.9)]
+    analysis, _ = click_analysis(120, 48.0, layout)
+    board = plan(analysis, RenderConfig.create(fps=30, seed=4))
+    first = [s.prompt for s in board.shots if s.section == "verse" and s.group == 0]
+    other = [s.prompt for s in board.shots if s.section == "verse" and s.group == 2]
+    assert first and other and not set(first) & set(other)
+    # the second family goes on where the first one's framings end
+    framings = P.ROLES["verse"][1]
+    assert [f for f in framings if any(f in p for p in first)] == list(framings[:len(first)])
+    assert framings[len(first)] in other[0]
+    # repeats of one family still share theirs
+    choruses = [[s.prompt for s in board.shots if s.section_index == i]
+                for i in sorted({s.section_index for s in board.shots if s.section == "chorus"})]
+    assert len(choruses) == 2 and choruses[0][:2] == choruses[1][:2]

@@ -16,7 +16,8 @@ The template rules
 - Without a concept, the identity's subject and world are in every prompt; with a
   concept, the concept replaces both (it *is* the subject, the world, the story).
 - Each section role sets what happens (the action), the framing (the n-th shot of a
-  section takes the n-th framing) and the setting's light: verses keep the video's home
+  section takes the n-th framing; a second section family of the same role, another
+  repeat group, goes on where the first one's framings end) and the setting's light: verses keep the video's home
   light, choruses, bridges and breakdowns move to the palette's other lights and to their
   own time of day, so sections differ in light, not only in the camera word, while the
   subject, look and colour palette hold.
@@ -275,11 +276,31 @@ class TemplateWriter:
 
     def write(self, request: WriterRequest) -> list[ShotText]:
         palette = request.config.palette.value
+        offsets = family_offsets(request.shots)
         return [ShotText(template_prompt(
-            request.identity, b.section, b.variant, b.energy, palette=palette,
-            concept=request.concept,
+            request.identity, b.section, b.variant + offsets[b.index], b.energy,
+            palette=palette, concept=request.concept,
             section_prompt=section_override(request.section_prompts, b.section),
             count=request.count_tokens)) for b in request.shots]
+
+
+def family_offsets(briefs: Sequence[ShotBrief]) -> dict[int, int]:
+    """Brief index -> where its section family starts in its role's framings: after the
+    framings the earlier families of the same role (other repeat groups) used, so the
+    second verse family does not repeat the first one's shots. Repeats of one family
+    share one offset."""
+    used: dict[tuple[str, int], int] = {}  # family -> how many variants it has
+    for b in briefs:
+        fam = (b.section, b.group)
+        used[fam] = max(used.get(fam, 0), b.variant + 1)
+    start: dict[tuple[str, int], int] = {}
+    taken: dict[str, int] = {}
+    for b in briefs:
+        fam = (b.section, b.group)
+        if fam not in start:
+            start[fam] = taken.get(b.role, 0)
+            taken[b.role] = start[fam] + used[fam]
+    return {b.index: start[(b.section, b.group)] for b in briefs}
 
 
 # -- running a writer ---------------------------------------------------------------------------
@@ -319,9 +340,11 @@ def write_prompts(analysis: Analysis, config: RenderConfig, identity: VisualIden
                         SECTION_MAX_TOKENS, fitted.cut)
             meta.setdefault("section_prompts_cut", {})[str(label)] = fitted.cut
     palette = config.palette.value
+    offsets = family_offsets(briefs)
     drafts = [ShotBrief(**{**b.to_dict(), "shots": b.shots, "draft": template_prompt(
-        identity, b.section, b.variant, b.energy, palette=palette, concept=concept,
-        section_prompt=section_override(sections, b.section), count=count)}) for b in briefs]
+        identity, b.section, b.variant + offsets[b.index], b.energy, palette=palette,
+        concept=concept, section_prompt=section_override(sections, b.section), count=count)})
+        for b in briefs]
     request = WriterRequest(analysis, config, identity, drafts, negative, concept, sections,
                             lyrics, count)
     writer = get_writer(config.prompt_writer)
