@@ -82,7 +82,9 @@ def measure(board, cfg: RenderConfig) -> dict:
     prompts = [s.prompt for s in board.shots]
     anchor = cfg.concept or ident.subject
     keeps = sum(1 for p in prompts if anchor in p and ident.look in p and ident.tone in p)
+    keyframes = len({(s.prompt, s.seed) for s in board.shots})
     return {"shots": len(prompts), "distinct_prompts": len(set(prompts)),
+            "keyframe_share": round(keyframes / len(prompts), 3),
             "distinct_share": round(len(set(prompts)) / len(prompts), 3),
             "distinct_settings": len({setting_of(p, cfg.concept) for p in prompts}),
             "identity_kept": round(keeps / len(prompts), 3),
@@ -118,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
 
-    out = ["| song | concept | rule | shots | distinct prompts / shots | distinct settings | "
-           "identity kept |", "|---|---|---|---|---|---|---|"]
+    out = ["| song | concept | rule | shots | distinct keyframes / shots | distinct prompts / "
+           "shots | distinct settings | identity kept |", "|---|---|---|---|---|---|---|---|"]
     songs = list(dict.fromkeys(r["song"] for r in rows))
     for song in songs:
         for concept in (False, True):
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {song} ({rs[0]['duration_s']:.0f} s, {rs[0]['sections']} section "
                     f"families) | {'yes' if concept else 'no'} | {rule} | "
                     f"{statistics.mean(r['shots'] for r in rs):.0f} | "
+                    f"{statistics.mean(r['keyframe_share'] for r in rs):.2f} | "
                     f"{statistics.mean(r['distinct_share'] for r in rs):.2f} | "
                     f"{statistics.mean(r['distinct_settings'] for r in rs):.1f} | "
                     f"{statistics.mean(r['identity_kept'] for r in rs):.2f} |")

@@ -215,6 +215,14 @@ def test_another_family_of_a_role_does_not_repeat_the_first_ones_prompts():
     framings = P.ROLES["verse"][1]
     assert [f for f in framings if any(f in p for p in first)] == list(framings[:len(first)])
     assert framings[len(first)] in other[0]
+    # once the framings have come round, the light moves on (within the palette)
+    ident = P.choose_identity(RenderConfig.create(seed=4))
+    from musicvid.planning.writers import template_prompt
+
+    n = len(framings)
+    lights = [next(x for x in P.LIGHTING["vibrant"] if x in template_prompt(ident, "verse", v))
+              for v in (0, n, 2 * n)]
+    assert lights[0] == ident.lighting and len(set(lights)) == 3
     # repeats of one family still share theirs
     choruses = [[s.prompt for s in board.shots if s.section_index == i]
                 for i in sorted({s.section_index for s in board.shots if s.section == "chorus"})]

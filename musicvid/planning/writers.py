@@ -17,7 +17,8 @@ The template rules
   concept, the concept replaces both (it *is* the subject, the world, the story).
 - Each section role sets what happens (the action), the framing (the n-th shot of a
   section takes the n-th framing; a second section family of the same role, another
-  repeat group, goes on where the first one's framings end) and the setting's light: verses keep the video's home
+  repeat group, goes on where the first one's framings end; once a role's framings have
+  all been used, the next round takes the palette's next light) and the setting's light: verses keep the video's home
   light, choruses, bridges and breakdowns move to the palette's other lights and to their
   own time of day, so sections differ in light, not only in the camera word, while the
   subject, look and colour palette hold.
@@ -228,15 +229,15 @@ def _intensity(energy: float) -> str:
     return ""
 
 
-def role_light(identity: VisualIdentity, role: str, palette: str) -> str:
-    """The light of a section role: the palette's light ``ROLE_LIGHT[role]`` steps from
-    the identity's own."""
+def role_light(identity: VisualIdentity, role: str, palette: str, turn: int = 0) -> str:
+    """The light of a section role: the palette's light ``ROLE_LIGHT[role] + turn`` steps
+    from the identity's own (``turn``: how many times the role's framings came round)."""
     lights = LIGHTING.get(palette, (identity.lighting,))
     try:
         home = lights.index(identity.lighting)
     except ValueError:
         return identity.lighting
-    return lights[(home + ROLE_LIGHT.get(role, 0)) % len(lights)]
+    return lights[(home + ROLE_LIGHT.get(role, 0) + turn) % len(lights)]
 
 
 def section_override(section_prompts: dict[str, str], label: str) -> str:
@@ -256,7 +257,7 @@ def template_prompt(identity: VisualIdentity, label: str, variant: int, energy: 
     action, framings = ROLES[role]
     framing = framings[variant % len(framings)]
     setting = "" if section_prompt else ROLE_SETTINGS.get(role, "")
-    light = role_light(identity, role, palette)
+    light = role_light(identity, role, palette, variant // len(framings))
     if concept:
         parts = [(0, concept), (1, section_prompt or action), (2, framing), (3, setting),
                  (4, identity.look), (5, light), (6, identity.tone), (7, identity.lens),
