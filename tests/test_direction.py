@@ -167,6 +167,7 @@ def test_a_plugin_writer_gets_everything_and_writes_the_shots():
         brief = next(b for b in req.shots if s.index in b.shots)
         assert s.prompt == f"poem {brief.index} for {s.section}"
         assert s.negative_prompt == "no rhyme" and s.motion["hint"] == "zoom-out"
+        assert s.motion["zoom_in"] is False  # what the Ken Burns stage reads
     assert board.meta["prompt_writer"]["name"] == "poet"
 
 

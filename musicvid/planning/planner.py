@@ -13,7 +13,7 @@ from ..types import Analysis, Section, Shot, Storyboard, frame_count_for
 from .beats import BeatGrid, beat_grid
 from .cuts import Segment, energy_scorer, section_segments, shot_cuts
 from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prompt, role_of
-from .writers import ShotBrief, write_prompts
+from .writers import MOTION_PARAMS, ShotBrief, write_prompts
 
 __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade_frames",
            "plan"]
@@ -192,6 +192,7 @@ def plan(analysis: Analysis, config: RenderConfig, lyrics: Any = None) -> Storyb
         motion: dict[str, Any] = {"kind": "auto"}
         if text.motion and text.motion != "auto":
             motion["hint"] = text.motion
+            motion.update(MOTION_PARAMS.get(text.motion, {}))
         if config.pulse > 0:
             pulses = _pulses(a, b, bar_frames, lambda x, y, s=sec: score(x, y, s), fps,
                              config.pulse, skip_first=transition == "crossfade")

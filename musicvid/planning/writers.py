@@ -46,7 +46,7 @@ from .prompts import (LIGHTING, MAX_TOKENS, MAX_WORDS, ROLES, VisualIdentity,
                       estimate_clip_tokens, role_of)
 
 __all__ = [
-    "CONCEPT_MAX_TOKENS", "MOTION_HINTS", "ROLE_LIGHT", "ROLE_SETTINGS", "SECTION_MAX_TOKENS",
+    "CONCEPT_MAX_TOKENS", "MOTION_HINTS", "MOTION_PARAMS", "ROLE_LIGHT", "ROLE_SETTINGS", "SECTION_MAX_TOKENS",
     "FittedText", "PromptWriter", "ShotBrief", "ShotText", "TemplateWriter", "TokenCounter",
     "WriterRequest", "fit_parts", "fit_text", "template_prompt", "token_counter",
 ]
@@ -57,6 +57,15 @@ CONCEPT_MAX_TOKENS = 40  # leaves room for the action and framing of every secti
 SECTION_MAX_TOKENS = 24  # a per-section prompt replaces the action and setting
 MOTION_HINTS = ("auto", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down",
                 "still")
+
+# What a motion hint means to the Ken Burns stage (shot.motion keys; angle in degrees,
+# y down): the camera's direction of travel.
+MOTION_PARAMS: dict[str, dict[str, Any]] = {
+    "zoom-in": {"zoom_in": True}, "zoom-out": {"zoom_in": False},
+    "pan-left": {"angle": 180.0}, "pan-right": {"angle": 0.0},
+    "pan-up": {"angle": 270.0}, "pan-down": {"angle": 90.0},
+    "still": {"zoom": 0.0, "pan": 0.0, "pulse": 0.0},
+}
 
 # Where and when each section role takes place, in words that fit any concept's world.
 ROLE_SETTINGS: dict[str, str] = {
