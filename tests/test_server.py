@@ -412,6 +412,14 @@ def test_a_failing_job_is_retried_then_fails_with_its_error(make_client, song):
     assert r.status_code == 409 and "CUDA out of memory" in r.json()["message"]
 
 
+def test_a_plugin_bug_fails_at_once(make_client, song):
+    BrokenKeyframes.error = AttributeError  # retrying the same code cannot help
+    client = make_client(keyframes="broken", max_attempts=3)
+    job = wait_state(client, start_ok(client, song))
+    assert job["state"] == "failed" and job["attempts"] == 1 and BrokenKeyframes.calls == 1
+    assert "AttributeError" in job["error"] and "keyframes/broken" in job["error"]
+
+
 def test_a_musicvid_error_fails_at_once(make_client, song):
     BrokenKeyframes.error = MusicVidError
     client = make_client(keyframes="broken", max_attempts=3)
