@@ -177,6 +177,15 @@ def test_the_retry_can_succeed(llm):
     assert len(llm.requests) == 2
     assert "fallback" not in board.meta["prompt_writer"]
     assert all("storm shot" in s.prompt for s in board.shots)
+    assert all(r["body"]["response_format"] == {"type": "json_object"} for r in llm.requests)
+
+
+def test_a_server_that_rejects_response_format_is_asked_without_it(llm):
+    llm.queue.append(("status", 400))
+    board = plan_with(llm.url, concept="a fox in the snow")
+    assert len(llm.requests) == 2 and "fallback" not in board.meta["prompt_writer"]
+    assert "response_format" in llm.requests[0]["body"]
+    assert "response_format" not in llm.requests[1]["body"]
 
 
 def test_no_server_or_no_endpoint_falls_back_without_waiting(caplog):

@@ -236,6 +236,9 @@ class OpenAICompatibleWriter:
             except WriterFailed as exc:
                 reasons.append(str(exc))
                 log.info("prompt writer %s: attempt %d failed: %s", self.name, attempt + 1, exc)
+                if str(exc).startswith(("HTTP 400", "HTTP 422")):
+                    # some servers do not take response_format: ask once more without it
+                    body = {k: v for k, v in body.items() if k != "response_format"}
         raise WriterFailed(reasons[-1] if len(set(reasons)) == 1 else "; then ".join(reasons))
 
     def write(self, request: WriterRequest) -> list[ShotText]:
