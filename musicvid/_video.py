@@ -33,12 +33,6 @@ def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
 
 
-def i420_to_rgb(i420: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-
-
 def i420_planes(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of the Y, U and V planes of an I420 buffer (writes go to ``buf``)."""
     flat = buf.reshape(-1)

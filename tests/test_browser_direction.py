@@ -65,7 +65,8 @@ def test_concept_reference_and_storyboard_in_chromium(chromium, gated, tmp_path,
         page.wait_for_selector("#result:not([hidden])", timeout=120_000)
         assert page.text_content("#state") == "succeeded"
         src = page.get_attribute("#shots img", "src")
-        assert src.startswith("/api/generate/keyframe?job_id=") and "access_token=k3y" in src
+        assert src.startswith("/api/generate/keyframe?job_id=") and "&token=" in src
+        assert "k3y" not in src  # a signed link: the key never goes into a URL
         assert "keyframes made" in page.text_content("#storyboard-count")
         assert errors == []
 

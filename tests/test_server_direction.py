@@ -128,3 +128,24 @@ def test_storyboard_of_an_unknown_job_is_404(make_client):
     assert r.status_code == 404
     opts = client.get("/api/options").json()
     assert opts["max_references"] >= 1 and opts["max_reference_bytes"] > 0
+
+
+def test_with_an_api_key_thumbnails_open_by_a_signed_link_only(make_client, song):
+    client = make_client(api_key="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
+    files = {"audio": ("song.wav", song.read_bytes(), "application/octet-stream")}
+    r = client.post("/api/generate/start", data={**FIELDS, "concept": CONCEPT}, files=files,
+                    headers=auth)
+    assert r.status_code == 200, r.text
+    job_id = r.json()["job_id"]
+    wait_for(lambda: client.get("/api/generate/status", params={"job_id": job_id},
+                                headers=auth).json()["state"] == "succeeded")
+    assert storyboard(client, job_id).status_code == 401
+    view = client.get("/api/generate/storyboard", params={"job_id": job_id},
+                      headers=auth).json()
+    url = view["shots"][0]["keyframe_url"]
+    assert "&token=" in url and "s3cret" not in url
+    assert client.get(url).status_code == 200  # no header: the signed link is enough
+    bare = url.split("&token=")[0]
+    assert client.get(bare).status_code == 401
+    assert client.get(bare + "&token=1.forged").status_code == 401

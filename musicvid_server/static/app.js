@@ -11,11 +11,6 @@ function apiKey() {
   return $("api-key").value.trim();
 }
 
-function withToken(url) {
-  const key = apiKey();
-  return key ? `${url}&access_token=${encodeURIComponent(key)}` : url;
-}
-
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   if (apiKey()) headers.set("Authorization", `Bearer ${apiKey()}`);
@@ -69,8 +64,9 @@ function render(job) {
   if (job.state === "succeeded" && job.result_url) {
     const video = $("video");
     if (!video.getAttribute("src")) {
-      video.src = withToken(job.result_url);
-      $("download").href = withToken(`${job.result_url}&download=1`);
+      // with an API key the server signs these links: the key never goes into a URL
+      video.src = job.result_url;
+      $("download").href = `${job.result_url}&download=1`;
       $("result").hidden = false;
     }
   }
@@ -112,7 +108,7 @@ function showStoryboard(view) {
     if (!li || !shot.keyframe_url || li.querySelector("img")) continue;
     const img = document.createElement("img");
     img.alt = `keyframe of shot ${shot.index + 1}`;
-    img.src = withToken(shot.keyframe_url);
+    img.src = shot.keyframe_url; // signed by the server when it has an API key
     li.firstChild.replaceWith(img);
   }
   $("storyboard-count").textContent =
@@ -168,7 +164,17 @@ function follow(id) {
   current = { id, source: null, timer: null };
   history.replaceState(null, "", `#job=${id}`);
   if (!window.EventSource) { poll(id); return; }
-  const source = new EventSource(withToken(`/api/generate/events?job_id=${encodeURIComponent(id)}`));
+  // the status carries the events link (signed when the server has an API key)
+  api(`/api/generate/status?job_id=${encodeURIComponent(id)}`)
+    .then((job) => {
+      render(job);
+      if (!FINAL.includes(job.state) && current && current.id === id) listen(id, job.events_url);
+    })
+    .catch((err) => showError(err.message));
+}
+
+function listen(id, url) {
+  const source = new EventSource(url);
   current.source = source;
   source.addEventListener("status", (event) => render(JSON.parse(event.data)));
   source.addEventListener("end", () => stopFollowing());
