@@ -126,6 +126,9 @@ def test_a_good_answer_writes_every_shot_and_is_cached(llm, monkeypatch):
     # other inputs, another question
     plan_with(llm.url, concept="a fox in the snow")
     assert len(llm.requests) == 2
+    # without the cache, every plan asks
+    plan_with(llm.url, use_cache=False)
+    assert len(llm.requests) == 3
 
 
 def test_the_concept_already_in_the_answer_is_not_repeated(llm):

@@ -256,10 +256,10 @@ class OpenAICompatibleWriter:
         endpoint = _endpoint(url)
         body = {"model": model, "messages": self.messages(request), "temperature": 0.7,
                 "seed": c.seed, "response_format": {"type": "json_object"}}
-        cache = Cache(c.cache_root(), enabled=c.use_cache)
+        cache = Cache(c.cache_root()) if c.use_cache else None
         key_ = cache_key("prompts", {"writer": self.name, "v": self.version,
                                      "endpoint": endpoint, "body": body})
-        answer = cache.get_json("prompts", key_)
+        answer = cache.get_json("prompts", key_) if cache is not None else None
         if answer is not None and len(answer) == len(request.shots):
             notes["cached"] = True
         else:
@@ -267,7 +267,8 @@ class OpenAICompatibleWriter:
                 answer = self._ask(endpoint, body, key, c.llm_timeout, len(request.shots))
             except WriterFailed as exc:
                 return self._fallback(request, str(exc))
-            cache.put_json("prompts", key_, answer)
+            if cache is not None:
+                cache.put_json("prompts", key_, answer)
             notes["cached"] = False
         return [self._finish(request, item) for item in answer]
 
