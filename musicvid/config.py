@@ -392,7 +392,7 @@ class RenderConfig:
                                      hint='SECTION="text", e.g. chorus="dancing in the rain"')
         self.section_prompts = {k.strip().lower(): " ".join(v.split())
                                 for k, v in prompts.items() if k.strip() and v.strip()}
-        refs = self.reference
+        refs: Any = self.reference
         if refs is None:
             refs = []
         elif isinstance(refs, (str, os.PathLike)):

@@ -29,13 +29,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicvid import Pipeline, RenderConfig
-from musicvid.config import Genre, Palette, Style
+from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
-from musicvid.config import MAX_CONCEPT_CHARS
 from musicvid.options import form_options
 
-from .direction import (MAX_REFERENCE_BYTES, MAX_REFERENCES, keyframe_thumbnail,
-                        storyboard_view, store_references, validate_reference)
+from .direction import (
+    MAX_REFERENCE_BYTES,
+    MAX_REFERENCES,
+    keyframe_thumbnail,
+    store_references,
+    storyboard_view,
+    validate_reference,
+)
 from .errors import ApiError
 from .guards import OriginCheckMiddleware
 from .openapi import build_openapi
@@ -320,7 +325,7 @@ async def start(request: Request) -> Response:
             folder.mkdir(mode=0o700, parents=True)
             upload.file.replace(folder / "audio")
             upload.file = None
-            store_references(list(zip(refs, exts)), folder)
+            store_references(list(zip(refs, exts, strict=True)), folder)
             upload.extra.clear()
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
                             filename=upload.filename, duration_s=info.duration,

@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from musicvid import __version__
-from musicvid.config import Genre, Palette, Style
+from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
 from musicvid.options import form_options, integer
-
-from musicvid.config import MAX_CONCEPT_CHARS
 
 from .direction import MAX_REFERENCE_BYTES, MAX_REFERENCES
 from .settings import ServerSettings

@@ -4,15 +4,20 @@ import json
 import logging
 
 import pytest
+from test_planning import SONG, click_analysis
 
 from musicvid import InvalidOptionError, MusicVidError, RenderConfig, hookimpl, plan
 from musicvid.planning import prompts as P
-from musicvid.planning.writers import (CONCEPT_MAX_TOKENS, ROLE_SETTINGS, ShotText,
-                                       fit_parts, fit_text, token_counter)
+from musicvid.planning.writers import (
+    CONCEPT_MAX_TOKENS,
+    ROLE_SETTINGS,
+    ShotText,
+    fit_parts,
+    fit_text,
+    token_counter,
+)
 from musicvid.plugins import get_plugin_manager, list_stages
 from musicvid.testing.tiny_models import write_tiny_tokenizer
-
-from test_planning import SONG, click_analysis
 
 SONG_WITH_BRIDGE = [("intro", 0, 0.2), ("verse", 1, 0.45), ("chorus", 2, 0.9),
                     ("bridge", 3, 0.5), ("chorus", 2, 0.9), ("outro", 4, 0.25)]

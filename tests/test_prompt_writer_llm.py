@@ -7,12 +7,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from test_planning import SONG, click_analysis
 
 from musicvid import RenderConfig, plan
 from musicvid.defaults.openai_writer import WriterFailed, parse_answer
 from musicvid.planning import prompts as P
-
-from test_planning import SONG, click_analysis
 
 CONCEPT = "a lighthouse keeper in a storm"
 

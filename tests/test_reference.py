@@ -59,12 +59,12 @@ def test_references_go_through_the_ip_adapter(tiny_models, ip_adapter, tmp_path)
     # the plain pipeline is another object: renders without references are untouched
     plain_pipe = sdxl_keyframes.load_sdxl(sdxl_keyframes.LoadOptions.from_config(base))
     assert plain_pipe is not pipe and plain_pipe.unet.encoder_hid_proj is None
-    assert all(np.abs(a - b).mean() > 1 for a, b in zip(plain, with_red))
+    assert all(np.abs(a - b).mean() > 1 for a, b in zip(plain, with_red, strict=True))
     # another reference, another picture; the same one again, the same picture
     _, _, with_blue = make(cfg.replace(reference=[blue]), SHOTS)
     assert np.abs(with_blue[0] - with_red[0]).mean() > 1
     _, _, again = make(cfg, SHOTS)
-    assert all(np.array_equal(a, b) for a, b in zip(again, with_red))
+    assert all(np.array_equal(a, b) for a, b in zip(again, with_red, strict=True))
     # scale 0 leaves the adapter out: the plain picture
     _, _, none = make(cfg.replace(ip_adapter_scale=0.0), SHOTS)
     assert np.abs(none[0] - plain[0]).max() <= 2

@@ -1,4 +1,5 @@
 """The server's concept and reference fields and the storyboard view (fake stages)."""
+# ruff: noqa: F811 - the fixtures of test_server are imported, then requested by name
 
 import io
 import json
@@ -6,8 +7,16 @@ import json
 import pytest
 from PIL import Image
 from server_support import GatedKeyframes, wait_for
-from test_server import (FIELDS, make_client, song, stages, start_ok, status,  # noqa: F401
-                         stored, wait_state)
+from test_server import (  # noqa: F401
+    FIELDS,
+    make_client,
+    song,
+    stages,
+    start_ok,
+    status,
+    stored,
+    wait_state,
+)
 
 CONCEPT = "a lighthouse keeper in a storm"
 

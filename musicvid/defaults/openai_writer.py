@@ -31,9 +31,15 @@ import urllib.request
 from typing import Any
 
 from ..cache import Cache, cache_key
-from ..planning.writers import (MOTION_HINTS, ShotText, TemplateWriter, WriterRequest,
-                                fit_parts, fit_text)
 from ..planning.prompts import MAX_TOKENS
+from ..planning.writers import (
+    MOTION_HINTS,
+    ShotText,
+    TemplateWriter,
+    WriterRequest,
+    fit_parts,
+    fit_text,
+)
 
 __all__ = ["OpenAICompatibleWriter", "WriterFailed", "parse_answer"]
 

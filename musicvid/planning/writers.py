@@ -42,8 +42,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..config import RenderConfig
 from ..types import Analysis
-from .prompts import (LIGHTING, MAX_TOKENS, MAX_WORDS, ROLES, VisualIdentity,
-                      estimate_clip_tokens, role_of)
+from .prompts import (
+    LIGHTING,
+    MAX_TOKENS,
+    MAX_WORDS,
+    ROLES,
+    VisualIdentity,
+    estimate_clip_tokens,
+    role_of,
+)
 
 __all__ = [
     "CONCEPT_MAX_TOKENS", "MOTION_HINTS", "MOTION_PARAMS", "ROLE_LIGHT", "ROLE_SETTINGS", "SECTION_MAX_TOKENS",

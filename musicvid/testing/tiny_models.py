@@ -199,8 +199,11 @@ def build_tiny_ip_adapter(sdxl_dir: str | Path, directory: str | Path, seed: int
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from ..defaults.sdxl_reference import (IMAGE_ENCODER_FOLDER, IP_ADAPTER_SUBFOLDER,
-                                           IP_ADAPTER_WEIGHTS)
+    from ..defaults.sdxl_reference import (
+        IMAGE_ENCODER_FOLDER,
+        IP_ADAPTER_SUBFOLDER,
+        IP_ADAPTER_WEIGHTS,
+    )
 
     out = Path(directory)
     sub = out / IP_ADAPTER_SUBFOLDER
