@@ -15,6 +15,7 @@ from .options import env_values, integer, option
 from .paths import default_cache_dir
 
 __all__ = [
+    "DEFAULT_IP_ADAPTER",
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
     "DEFAULT_VIDEO_MODEL",
@@ -26,9 +27,13 @@ __all__ = [
     "Style",
     "default_cache_dir",
     "parse_fps",
+    "parse_section_prompts",
+    "section_prompt_value",
 ]
 
 DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+MAX_CONCEPT_CHARS = 500
+DEFAULT_IP_ADAPTER = "h94/IP-Adapter"  # sdxl_models/ip-adapter_sdxl.safetensors, Apache-2.0
 DEFAULT_SVD_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt-1-1"
 # image-to-video (--motion i2v) and text-to-image (--image-model) families: docs/models.md
 DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
@@ -128,6 +133,41 @@ def parse_fps(value: object) -> Fraction:
     if not 1 <= fps <= 240:  # the documented range; 0.001 fps would be one frame a quarter-hour
         raise InvalidOptionError("fps", value, hint="between 1 and 240")
     return fps
+
+
+def section_prompt_value(text: str) -> dict[str, str]:
+    """One ``--section-prompt`` or form value: ``chorus="dancing in the rain"``, or a JSON
+    object ``{"chorus": "...", "verse": "..."}``."""
+    text = text.strip()
+    if text.startswith("{"):
+        import json
+
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(text) from None
+        if not isinstance(value, dict):
+            raise ValueError(text)
+        return value
+    return parse_section_prompts([text])
+
+
+def parse_section_prompts(items: list[Any] | tuple[Any, ...]) -> dict[str, str]:
+    """``['chorus=dancing in the rain', {...}, ...]`` -> ``{"chorus": "dancing in the rain"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, dict):
+            out.update(item)
+            continue
+        key, sep, value = str(item).partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidOptionError("section-prompt", item,
+                                     hint='SECTION="text", e.g. chorus="dancing in the rain"')
+        out[key.strip().lower()] = value
+    return out
 
 
 def _even(x: float) -> int:
@@ -270,6 +310,39 @@ class RenderConfig:
     grade: float = option(1.0, type=float,
                           help="palette colour grade strength on keyframes, 0 (off) to 1 "
                                "(default)")
+    # the user's direction (docs/direction.md)
+    concept: str | None = option(None, scope="job", metavar="TEXT",
+                                 help="your idea (subject, world, story): in every shot's "
+                                      "prompt")
+    section_prompts: dict[str, str] = option(
+        scope="job", default_factory=dict, flag="--section-prompt", action="append",
+        type=section_prompt_value, metavar='SECTION="TEXT"',
+        hint='SECTION="text" (repeatable), or a JSON object {"chorus": "..."}',
+        help='what happens in a section, e.g. chorus="dancing in the rain" (by label or '
+             'role; repeatable)')
+    reference: list[Path] = option(scope="job", default_factory=list, action="append",
+                                   type=Path, metavar="IMG",
+                                   help="a picture of the subject to keep recognisable "
+                                        "(IP-Adapter; repeatable)")
+    ip_adapter_scale: float = option(0.6, scope="job", type=float,
+                                     help="how strongly the references steer, 0..1 "
+                                          "(default 0.6)")
+    ip_adapter_model: str = option(DEFAULT_IP_ADAPTER, env="MUSICVID_IP_ADAPTER",
+                                   help="IP-Adapter hub id or folder (default h94/IP-Adapter)")
+    prompt_writer: str = option("template", env="MUSICVID_PROMPT_WRITER",
+                                help="template (default), openai-compatible, or a plugin's "
+                                     "prompt writer")
+    llm_url: str | None = option(None, env="MUSICVID_LLM_URL",
+                                 help="chat-completions base URL for openai-compatible, e.g. "
+                                      "http://localhost:11434/v1")
+    llm_model: str | None = option(None, env="MUSICVID_LLM_MODEL",
+                                   help="the model the openai-compatible writer asks")
+    llm_api_key: str | None = option(None, env="MUSICVID_LLM_API_KEY", cli=False, repr=False,
+                                     help="its API key, sent as a bearer token (never "
+                                          "written to plans or job records)")
+    llm_timeout: float = option(30.0, type=float,
+                                help="seconds per request to the prompt writer's server "
+                                     "(default 30; one retry)")
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -317,6 +390,43 @@ class RenderConfig:
             if v is not None:
                 setattr(self, name, Path(v))
         self._check_storyboard_options()
+        self._check_direction_options()
+
+    def _check_direction_options(self) -> None:
+        if self.concept is not None:
+            if not isinstance(self.concept, str):
+                raise InvalidOptionError("concept", self.concept, hint="text")
+            self.concept = " ".join(self.concept.split()) or None
+            if self.concept and len(self.concept) > MAX_CONCEPT_CHARS:
+                raise InvalidOptionError("concept", self.concept[:40] + "...",
+                                         hint=f"at most {MAX_CONCEPT_CHARS} characters (the "
+                                              "prompts keep about the first 40 words)")
+        prompts = self.section_prompts or {}
+        if isinstance(prompts, (list, tuple)):
+            prompts = parse_section_prompts(prompts)
+        if not isinstance(prompts, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+            raise InvalidOptionError("section-prompt", prompts,
+                                     hint='SECTION="text", e.g. chorus="dancing in the rain"')
+        self.section_prompts = {k.strip().lower(): " ".join(v.split())
+                                for k, v in prompts.items() if k.strip() and v.strip()}
+        refs: Any = self.reference
+        if refs is None:
+            refs = []
+        elif isinstance(refs, (str, os.PathLike)):
+            refs = [refs]
+        self.reference = [Path(r) for r in refs]
+        scale = self.ip_adapter_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 1:
+            raise InvalidOptionError("ip-adapter-scale", scale, hint="a number from 0 to 1")
+        self.ip_adapter_scale = float(scale)
+        t = self.llm_timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
+            raise InvalidOptionError("llm-timeout", t, hint="seconds, more than 0, at most 600")
+        self.llm_timeout = float(t)
+        if not isinstance(self.prompt_writer, str) or not self.prompt_writer.strip():
+            raise InvalidOptionError("prompt-writer", self.prompt_writer,
+                                     ["template", "openai-compatible"])
 
     def _check_storyboard_options(self) -> None:
         def whole(name: str, v: Any, low: int) -> None:
@@ -413,5 +523,11 @@ class RenderConfig:
                 v = str(v)
             elif isinstance(v, Path):
                 v = str(v)
+            elif isinstance(v, list):
+                v = [str(x) if isinstance(x, Path) else x for x in v]
+            elif isinstance(v, dict):
+                v = dict(v)
+            if f.name == "llm_api_key":
+                v = None  # a secret: never written to job records or plans
             out[f.name] = v
         return out

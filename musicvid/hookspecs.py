@@ -44,6 +44,13 @@ def register_compositors(register: Register) -> None:
 
 
 @hookspec
+def register_prompt_writers(register: Register) -> None:
+    """Register prompt writers (see :mod:`musicvid.planning.writers`):
+    ``register(factory, name=None)``; a writer's ``write(request)`` returns one
+    ``ShotText`` per ``request.shots``."""
+
+
+@hookspec
 def adjust_storyboard(storyboard: Storyboard, analysis: Analysis, config: RenderConfig) -> Any:
     """Rewrite the storyboard before rendering: change it in place, or return a new one.
 

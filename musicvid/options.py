@@ -51,6 +51,7 @@ class OptionSpec:
     metavar: str | None = None
     cli: bool = True  # False: Python and environment only (or a hand-made flag)
     flag_only: bool = False  # a switch: ``--flag`` sets True
+    action: str | None = None  # "append": a repeatable flag (a list of parsed values)
     hint: str | None = None  # what a valid value looks like, for errors
     name: str = ""  # filled in from the field
 
@@ -80,10 +81,11 @@ def option(default: Any = None, *, help: str, scope: str = "model",
     """A :class:`RenderConfig` field with its :class:`OptionSpec` (see the module doc)."""
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {SCOPES}")
+    show = spec.pop("repr", True)  # False: a secret, left out of the config's repr
     meta = {_KEY: OptionSpec(help=help, scope=scope, **spec)}
     if default_factory is not None:
-        return dataclasses.field(default_factory=default_factory, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+        return dataclasses.field(default_factory=default_factory, metadata=meta, repr=show)
+    return dataclasses.field(default=default, metadata=meta, repr=show)
 
 
 def iter_options(cls: type | None = None, scopes: Iterable[str] = SCOPES
@@ -141,6 +143,8 @@ def add_options(parser: argparse.ArgumentParser | Any, scopes: Iterable[str] = (
         if spec.flag_only:
             kw.update(action="store_const", const=True)
         else:
+            if spec.action == "append":
+                kw["action"] = "append"
             choices = spec.choice_list()
             if choices is not None:
                 kw["choices"] = choices

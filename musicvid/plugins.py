@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.svd_motion",
     "musicvid.defaults.i2v_motion",
     "musicvid.defaults.pyav_compositor",
+    "musicvid.defaults.prompt_writers",
 )
 
 STAGE_KINDS = {
@@ -47,6 +48,7 @@ STAGE_KINDS = {
     "keyframes": "register_keyframe_generators",
     "motion": "register_motion_generators",
     "compositor": "register_compositors",
+    "prompt_writer": "register_prompt_writers",
 }
 
 

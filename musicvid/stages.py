@@ -103,6 +103,7 @@ STAGE_BASES: dict[str, type[Stage]] = {
 
 # what a stage of each kind must have (the protocol's members)
 REQUIRED: dict[str, tuple[str, ...]] = {
+    "prompt_writer": ("write",),  # musicvid.planning.writers.PromptWriter
     "analyzer": ("analyze",),
     "keyframes": ("generate", "cache_key_parts"),
     "motion": ("animate", "cache_key_parts"),
@@ -177,9 +178,11 @@ def check_stage_object(kind: str, stage: Any, plugin: str) -> None:
 def _check_members(kind: str, obj: Any, plugin: str) -> None:
     missing = [m for m in ("name", *REQUIRED[kind]) if not hasattr(obj, m)]
     if missing:
+        base = STAGE_BASES.get(kind)
+        see = (f"musicvid.stages.{base.__name__}" if base is not None
+               else "musicvid.planning.writers.PromptWriter")
         raise PluginError(f"plugin {plugin!r}: its {kind} stage {obj!r} has no "
-                          f"{', '.join(missing)} (see musicvid.stages."
-                          f"{STAGE_BASES[kind].__name__})", plugin=plugin)
+                          f"{', '.join(missing)} (see {see})", plugin=plugin)
     for m in REQUIRED[kind]:
         if not callable(getattr(obj, m)):
             raise PluginError(f"plugin {plugin!r}: {obj!r}.{m} is not callable", plugin=plugin)

@@ -29,17 +29,25 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicvid import Pipeline, RenderConfig
-from musicvid.config import Genre, Palette, Style
+from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 from musicvid.options import form_options
 
+from .direction import (
+    MAX_REFERENCE_BYTES,
+    MAX_REFERENCES,
+    keyframe_thumbnail,
+    store_references,
+    storyboard_view,
+    validate_reference,
+)
 from .errors import ApiError
 from .guards import OriginCheckMiddleware
 from .openapi import build_openapi
 from .process import DataDirLock
 from .settings import ServerSettings
 from .store import FINAL_STATES, STATES, JobStore, parse_job_id
-from .tokens import SIGNED_PATHS, install_redaction, signed_urls, verify
+from .tokens import SIGNED_PATHS, install_redaction, sign, signed_urls, verify
 from .uploads import disk_full, insufficient_storage, read_form, validate_audio
 from .worker import Worker, job_dir
 
@@ -246,6 +254,9 @@ async def options(request: Request) -> JSONResponse:
                          "palette": Palette.values(), "max_upload_bytes": s.max_upload_bytes,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
                          "min_sample_rate": s.min_sample_rate,
+                         "max_references": MAX_REFERENCES,
+                         "max_reference_bytes": MAX_REFERENCE_BYTES,
+                         "max_concept_chars": MAX_CONCEPT_CHARS,
                          "api_key_required": s.api_key is not None})
 
 
@@ -283,7 +294,9 @@ async def start(request: Request) -> Response:
     try:
         upload = await read_form(request, s.data_dir / "uploads", file_field="audio",
                                  allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
-                                 min_rate=s.upload_min_rate, grace_s=s.upload_grace_s)
+                                 min_rate=s.upload_min_rate, grace_s=s.upload_grace_s,
+                                 extra_files={"reference": (MAX_REFERENCES,
+                                                            MAX_REFERENCE_BYTES)})
     except ClientDisconnect:
         return Response(status_code=400)
     finally:
@@ -300,14 +313,20 @@ async def start(request: Request) -> Response:
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
                                        s.max_duration_s, s.min_sample_rate)
-        config = RenderConfig.create(profile=s.profile, **job, **s.render_config_kwargs())
-        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
+        refs = upload.extra.get("reference", [])
+        exts = [await run_in_threadpool(validate_reference, p) for p in refs]
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
+        if refs:
+            job["reference"] = [folder / "reference" / f"{i}{e}" for i, e in enumerate(exts)]
+        config = RenderConfig.create(profile=s.profile, **{**s.render_config_kwargs(), **job})
+        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
         try:
             folder.mkdir(mode=0o700, parents=True)
             upload.file.replace(folder / "audio")
             upload.file = None
+            store_references(list(zip(refs, exts, strict=True)), folder)
+            upload.extra.clear()
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
                             filename=upload.filename, duration_s=info.duration,
                             config=config.to_dict())
@@ -347,6 +366,38 @@ async def result(request: Request) -> Response:
     return VideoResponse(path, media_type="video/mp4",
                         filename=f"musicvid-{job.id[:8]}.mp4",
                         content_disposition_type="attachment" if download else "inline")
+
+
+async def storyboard(request: Request) -> JSONResponse:
+    st = _state(request)
+    job = _get_job(request)
+    view = await run_in_threadpool(storyboard_view, job_dir(st.settings.data_dir, job.id),
+                                   job.id)
+    if view is None:
+        raise ApiError(409, "not_planned",
+                       f"the job has no storyboard yet (state {job.state})", state=job.state)
+    view["state"] = job.state
+    key = st.settings.api_key
+    if key:  # thumbnails open in <img>, which cannot send the key: signed links
+        token = sign(key, job.id, st.settings.signed_url_ttl_s)
+        for shot in view["shots"]:
+            if shot["keyframe_url"]:
+                shot["keyframe_url"] += f"&token={token}"
+    return JSONResponse(view, headers={"Cache-Control": "no-store"})
+
+
+async def keyframe(request: Request) -> Response:
+    st = _state(request)
+    job = _get_job(request)
+    shot = _int_param(request, "shot", -1, 0, 1_000_000)
+    if shot < 0:
+        raise ApiError(422, "missing_field", "the query parameter shot is required",
+                       missing=["shot"])
+    png = await run_in_threadpool(keyframe_thumbnail, job_dir(st.settings.data_dir, job.id),
+                                  shot)
+    if png is None:
+        raise ApiError(404, "not_found", "no keyframe for this shot (yet)")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
 async def cancel(request: Request) -> JSONResponse:
@@ -506,6 +557,8 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         Route("/api/generate/status", status, methods=["GET"]),
         Route("/api/generate/result", result, methods=["GET"]),
         Route("/api/generate/cancel", cancel, methods=["POST"]),
+        Route("/api/generate/storyboard", storyboard, methods=["GET"]),
+        Route("/api/generate/keyframe", keyframe, methods=["GET"]),
         Route("/api/generate/events", events, methods=["GET"]),
         Route("/api/jobs", jobs, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from musicvid import __version__
-from musicvid.config import Genre, Palette, Style
+from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
 from musicvid.options import form_options, integer
 
+from .direction import MAX_REFERENCE_BYTES, MAX_REFERENCES
 from .settings import ServerSettings
 from .store import STATES
 
@@ -139,8 +140,49 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                       "description": "the song: mp3, wav, flac or m4a (checked by decoding "
                                      f"it, not by its name); at most {limit_mb:g} MB"},
             **job_option_schemas(),
+            "concept": {"type": "string", "maxLength": MAX_CONCEPT_CHARS,
+                        "description": "your idea (subject, world, story): in every shot's "
+                                       "prompt"},
+            "section_prompts": {"type": "string",
+                                "description": 'what happens in a section: a JSON object of '
+                                               'texts, e.g. {"chorus": "dancing in the '
+                                               'rain"}, or one chorus="..."'},
+            "reference": {"type": "array", "maxItems": MAX_REFERENCES,
+                          "items": {"type": "string", "format": "binary"},
+                          "description": "pictures of the subject to keep recognisable "
+                                         "(IP-Adapter): PNG, JPEG or WebP, checked by "
+                                         "decoding, at most "
+                                         f"{MAX_REFERENCE_BYTES // 1024 // 1024} MB each"},
         },
         "additionalProperties": False,
+    }
+    shot_view = {
+        "type": "object",
+        "required": ["index", "start", "end", "section", "prompt", "keyframe_url"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "start": {"type": "number", "description": "seconds"},
+            "end": {"type": "number", "description": "seconds"},
+            "section": {"type": "string"},
+            "prompt": {"type": "string"},
+            "keyframe_url": _nullable("string", description="the keyframe's thumbnail once "
+                                                            "it is made"),
+        },
+    }
+    storyboard_schema = {
+        "type": "object",
+        "required": ["job_id", "state", "shots", "keyframes_ready"],
+        "properties": {
+            "job_id": {"type": "string", "format": "uuid"},
+            "state": {"type": "string", "enum": list(STATES)},
+            "fps": {"type": "string"},
+            "frame_count": {"type": "integer"},
+            "keyframes_ready": {"type": "integer", "minimum": 0},
+            "concept": _nullable("string", description="the concept as used in the "
+                                                       "prompts (after any cut)"),
+            "prompt_writer": _nullable("string"),
+            "shots": {"type": "array", "items": shot_view},
+        },
     }
     paths: dict[str, Any] = {
         "/api/health": {"get": {
@@ -162,8 +204,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                        "parameters": {"job_id": "$response.body#/job_id"}}
                                   for op in ("status", "events", "result", "cancel")}},
                 "400": _error("malformed multipart body"),
-                "413": _error(f"the upload is larger than {limit_mb:g} MB"),
-                "415": _error("not multipart/form-data, or the file is not audio"),
+                "413": _error(f"the upload is larger than {limit_mb:g} MB, or a reference "
+                              "picture larger than its limit"),
+                "415": _error("not multipart/form-data, the file is not audio, or a "
+                              "reference is not a PNG, JPEG or WebP picture"),
                 "403": CROSS_ORIGIN,
                 "408": _error("the upload was slower than the server's minimum rate"),
                 "422": _error("a missing, unknown or invalid field (the body lists the valid "
@@ -208,6 +252,28 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "416": _error("the range is outside the file"),
                 "422": _error("job_id missing or download not 0/1"),
                 **COMMON_ERRORS}}},
+        "/api/generate/storyboard": {"get": {
+            "operationId": "storyboard",
+            "summary": "The job's shots (time, section, prompt, keyframe thumbnail as it is "
+                       "made), from planning on, before the render finishes",
+            "parameters": [JOB_ID_PARAM],
+            "responses": {"200": _json(_ref("Storyboard"), "the planned shots"),
+                          "404": _error("no job with this id"),
+                          "409": _error("the job is not planned yet (or failed before)"),
+                          "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/generate/keyframe": {"get": {
+            "operationId": "keyframe", "summary": "A shot's keyframe thumbnail (PNG)",
+            "parameters": [JOB_ID_PARAM,
+                           {"name": "shot", "in": "query", "required": True,
+                            "schema": {"type": "integer", "minimum": 0,
+                                       "maximum": 1_000_000}}],
+            "responses": {"200": {"description": "a PNG, at most 256 pixels wide",
+                                  "content": {"image/png": {"schema": {
+                                      "type": "string", "format": "binary"}}}},
+                          "404": _error("no job with this id, or no keyframe for this shot "
+                                        "yet"),
+                          "422": _error("job_id or shot missing or out of range"),
+                          **COMMON_ERRORS}}},
         "/api/generate/cancel": {"post": {
             "operationId": "cancel",
             "summary": "Cancel a queued job, or stop a running one at its next unit of work",
@@ -287,6 +353,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             },
             "schemas": {
                 "Job": job,
+                "Storyboard": storyboard_schema,
                 "Error": error,
                 "Health": {"type": "object", "required": ["status"],
                            "properties": {"status": {"type": "string", "enum": ["ok"]}}},
@@ -310,7 +377,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                 "min_duration_s": {"type": "number"},
                                 "max_duration_s": {"type": "number"},
                                 "min_sample_rate": {"type": "integer"},
-                                "api_key_required": {"type": "boolean"}}},
+                                "api_key_required": {"type": "boolean"},
+                                "max_references": {"type": "integer"},
+                                "max_reference_bytes": {"type": "integer"},
+                                "max_concept_chars": {"type": "integer"}}},
             },
         },
     }

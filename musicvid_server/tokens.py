@@ -3,7 +3,8 @@ source, an ``EventSource``), and redaction of secrets in access logs.
 
 With an API key, the status JSON carries ``result_url`` and ``events_url`` with a
 ``token=EXPIRES.SIGNATURE`` parameter: an HMAC-SHA256, keyed by the API key, of the job
-id and the expiry time. A token opens only those two endpoints, for that one job, until
+id and the expiry time (the storyboard's keyframe thumbnail links carry one too). A
+token opens only those endpoints, for that one job, until
 it expires (``--signed-url-ttl-min``); it never reveals the key. Access logs show
 ``token=`` and ``access_token=`` values as ``REDACTED``.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 __all__ = ["RedactSecrets", "install_redaction", "sign", "verify"]
 
-SIGNED_PATHS = ("/api/generate/result", "/api/generate/events")
+SIGNED_PATHS = ("/api/generate/result", "/api/generate/events", "/api/generate/keyframe")
 _SECRET_PARAM = re.compile(r"((?:access_)?token=)[^&\s\"']*", re.IGNORECASE)
 
 

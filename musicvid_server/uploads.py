@@ -41,11 +41,16 @@ class FormUpload:
     file: Path | None = None
     filename: str = ""
     size: int = 0
+    extra: dict[str, list[Path]] = field(default_factory=dict)  # other file fields
 
     def discard(self) -> None:
         if self.file is not None:
             self.file.unlink(missing_ok=True)
             self.file = None
+        for paths in self.extra.values():
+            for p in paths:
+                p.unlink(missing_ok=True)
+        self.extra.clear()
 
 
 def _too_large(max_bytes: int) -> ApiError:
@@ -92,11 +97,14 @@ def _clean_filename(raw: str) -> str:
 class _FormSink:
     """python-multipart callbacks: small fields to memory, the file part to disk."""
 
-    def __init__(self, upload_dir: Path, file_field: str, allowed: set[str], max_bytes: int):
+    def __init__(self, upload_dir: Path, file_field: str, allowed: set[str], max_bytes: int,
+                 extra_files: dict[str, tuple[int, int]] | None = None):
         self.upload_dir = upload_dir
         self.file_field = file_field
         self.allowed = allowed
         self.max_bytes = max_bytes
+        self.extra_files = extra_files or {}  # name -> (how many at most, bytes each)
+        self._extra_size = 0
         self.result = FormUpload()
         self.parts = 0
         self._name = ""
@@ -144,16 +152,35 @@ class _FormSink:
             self._out = upload_open(self.result.file)  # closed in on_part_end
             self.result.filename = _clean_filename(
                 options.get(b"filename", b"").decode("utf-8", "replace"))
+        elif self._name in self.extra_files:
+            count, _ = self.extra_files[self._name]
+            paths = self.result.extra.setdefault(self._name, [])
+            if len(paths) >= count:
+                raise ApiError(422, "invalid_field",
+                               f"send at most {count} '{self._name}' files", field=self._name)
+            self.upload_dir.mkdir(parents=True, exist_ok=True)
+            paths.append(self.upload_dir / f"{uuid.uuid4().hex}.part")
+            self._extra_size = 0
+            self._out = open(paths[-1], "wb")  # noqa: SIM115 - closed in on_part_end
         elif self._name not in self.allowed:
             raise ApiError(422, "unknown_field", f"unknown form field {self._name[:64]!r}",
                            field=self._name[:64],
-                           valid=sorted(self.allowed | {self.file_field}))
+                           valid=sorted(self.allowed | {self.file_field} | set(self.extra_files)))
         elif self._name in self.result.fields:
             raise ApiError(422, "invalid_field", f"the field {self._name!r} was sent twice",
                            field=self._name)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._out is not None:
+        if self._out is not None and self._name in self.extra_files:
+            self._extra_size += end - start
+            limit = self.extra_files[self._name][1]
+            if self._extra_size > limit:
+                raise ApiError(413, "too_large",
+                               f"a '{self._name}' file is larger than the limit of {limit} "
+                               f"bytes ({limit / 1024 / 1024:.3g} MB)", limit_bytes=limit,
+                               field=self._name)
+            self._out.write(data[start:end])
+        elif self._out is not None:
             self.result.size += end - start
             if self.result.size > self.max_bytes:
                 raise _too_large(self.max_bytes)
@@ -186,13 +213,16 @@ class _FormSink:
 
 
 async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed: set[str],
-                    max_bytes: int, min_rate: float = 0.0, grace_s: float = 0.0) -> FormUpload:
+                    max_bytes: int, min_rate: float = 0.0, grace_s: float = 0.0,
+                    extra_files: dict[str, tuple[int, int]] | None = None) -> FormUpload:
     """Parse a ``multipart/form-data`` request; the file part lands in ``upload_dir``.
 
     With ``min_rate`` (bytes/s), the body must keep up that average after the first
     ``grace_s`` seconds, else 408: a client trickling bytes does not hold a connection
-    and a file open for ever. A full disk answers 507. On any error the partial file is
-    deleted and an :class:`ApiError` raised.
+    and a file open for ever. A full disk answers 507. ``extra_files`` names other file
+    fields: ``{name: (how many at most, bytes each)}``; they land in ``upload_dir`` too
+    (``FormUpload.extra``) and count toward the request's ``max_bytes``. On any error the
+    partial files are deleted and an :class:`ApiError` raised.
     """
     import anyio
     from python_multipart.exceptions import FormParserError
@@ -206,7 +236,7 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
         raise _too_large(max_bytes)
-    sink = _FormSink(upload_dir, file_field, allowed, max_bytes)
+    sink = _FormSink(upload_dir, file_field, allowed, max_bytes, extra_files)
     callbacks: Any = {name: getattr(sink, name) for name in (
         "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
         "on_header_end", "on_headers_finished", "on_end")}

@@ -38,7 +38,7 @@ from musicvid.pipeline import create_stage
 from .settings import ServerSettings
 from .store import Job, JobStore, parse_job_id
 
-__all__ = ["ProgressTracker", "StagePool", "Worker", "job_dir"]
+__all__ = ["JobPipeline", "ProgressTracker", "StagePool", "Worker", "job_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,23 @@ class StagePool:
     def factory(self, kind: str, name: str, config: RenderConfig) -> Any:
         """A :data:`musicvid.pipeline.StageFactory`: the pooled stage for this config."""
         return self.get(kind, name, config.device)
+
+
+class JobPipeline(Pipeline):
+    """A pipeline that leaves the job's storyboard and keyframe keys in its folder after
+    planning, for the storyboard view (:mod:`musicvid_server.direction`)."""
+
+    def __init__(self, config: RenderConfig, folder: Path | None = None, **kw: Any):
+        super().__init__(config, **kw)
+        self._folder = folder
+
+    def plan(self, analysis: Any) -> Any:
+        board = super().plan(analysis)
+        if self._folder is not None:
+            from .direction import write_storyboard
+
+            write_storyboard(self._folder, board, self.keyframe_keys(board), self.cache.root)
+        return board
 
 
 class Worker:
@@ -323,8 +340,8 @@ class Worker:
                 raise MusicVidError("the uploaded song is missing from the data directory")
             config = RenderConfig(**job.config)
             tracker = ProgressTracker(self.store, job.id)
-            pipe = Pipeline(config, progress=tracker, stage_factory=self.pool.factory,
-                            cancel=lambda: event.is_set() or self._stopping.is_set())
+            pipe = JobPipeline(config, folder, progress=tracker, stage_factory=self.pool.factory,
+                               cancel=lambda: event.is_set() or self._stopping.is_set())
             result = pipe.render(audio, output)
         except RenderCancelled:
             if event.is_set():
@@ -383,6 +400,7 @@ class Worker:
         folder = job_dir(self.data_dir, job_id)
         if keep_video:
             (folder / "audio").unlink(missing_ok=True)
+            shutil.rmtree(folder / "reference", ignore_errors=True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -23,8 +23,9 @@ from musicvid.stages import MotionGeneratorBase, stage_option
 def test_every_config_field_is_declared_once_in_the_schema():
     specs = {s.name: s for s in iter_options()}
     assert set(specs) == {f.name for f in dataclasses.fields(RenderConfig)}
-    assert {n for n, s in specs.items() if s.scope == "job"} == {"genre", "style", "palette",
-                                                                 "seed"}
+    assert {n for n, s in specs.items() if s.scope == "job"} == {
+        "genre", "style", "palette", "seed",
+        "concept", "section_prompts", "reference", "ip_adapter_scale"}  # docs/direction.md
     assert all(isinstance(s, OptionSpec) and s.help for s in specs.values())
 
 

@@ -175,6 +175,10 @@ def test_plugin_guide_covers_the_switches_and_testing_kit():
 SUBMODULE_ONLY = {
     "FEW_STEP_PRESETS": "musicvid.config: sampler presets behind --few-step",
     "default_cache_dir": "musicvid.config: RenderConfig.cache_root() is the public way",
+    "DEFAULT_IP_ADAPTER": "musicvid.config: the default of RenderConfig.ip_adapter_model",
+    "parse_section_prompts": "musicvid.config: RenderConfig parses section_prompts itself",
+    "section_prompt_value": "musicvid.config: the parser behind --section-prompt",
+    "MAX_CONCEPT_CHARS": "musicvid.config: the longest concept RenderConfig takes",
     "DEFAULT_PLUGINS": "musicvid.plugins: plugin machinery",
     "STAGE_KINDS": "musicvid.plugins: plugin machinery",
     "reset_plugin_manager": "musicvid.plugins: for tests (musicvid_isolated uses it)",

@@ -274,8 +274,12 @@ def test_one_visual_identity_for_the_whole_video():
     ident = choose_identity(cfg)
     assert board.meta["identity"] == ident.to_dict()
     for s in board.shots:
-        for part in (ident.world, ident.subject, ident.lighting, ident.look):
+        for part in (ident.world, ident.subject, ident.look, ident.tone):
             assert part in s.prompt
+        # the light changes with the section role, among the palette's lights
+        lights = [x for x in P.LIGHTING["cool"] if x in s.prompt]
+        assert len(lights) == 1
+        assert (lights[0] == ident.lighting) == (s.section != "chorus"), s.prompt
     assert ident.world in P.WORLDS["jazz"] and ident.lighting in P.LIGHTING["cool"]
     assert ident.lens in P.LENSES["cinematic"]
     assert len({s.prompt for s in board.shots}) > 3  # framings vary shot to shot

@@ -459,7 +459,8 @@ def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(stages, s
         done = wait_for(lambda: (s := job_status(url, job_id))["state"] in FINAL and s)
         assert done["state"] == "succeeded"
     assert not stale.exists()
-    assert sorted(p.name for p in folder.iterdir()) == ["video.mp4", "video.sync.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "keyframes.json", "storyboard.json", "video.mp4", "video.sync.json"]  # + the view
 
 
 # -- 11. no API key in URLs or logs -------------------------------------------------------

@@ -8,6 +8,7 @@ per-process LRU so a server reuses them across jobs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..stages import KeyframeGeneratorBase
 from ..types import Shot
+from .sdxl_reference import reference_embeds
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -82,6 +84,7 @@ class LoadOptions:
     tiny_vae: str | None = None
     cpu_offload: bool = False
     compile: bool = False
+    ip_adapter: str | None = None  # loaded when the render has reference pictures
 
     @classmethod
     def from_config(cls, c: RenderConfig) -> LoadOptions:
@@ -91,7 +94,7 @@ class LoadOptions:
             if lora and c.sdxl_model != DEFAULT_SDXL_MODEL:
                 lora = None  # the LCM-LoRA is for the base model; a fine-tune brings its own
         return cls(c.sdxl_model, c.device, c.dtype, c.few_step, lora, c.tiny_vae,
-                   c.cpu_offload, c.compile)
+                   c.cpu_offload, c.compile, c.ip_adapter_model if c.reference else None)
 
 
 def _load_uncached(opts: LoadOptions, device: str) -> Any:
@@ -126,6 +129,10 @@ def _load_uncached(opts: LoadOptions, device: str) -> Any:
         except Exception as exc:
             raise model_load_error(opts.tiny_vae, "SDXL tiny VAE", "--tiny-vae",
                                    "MUSICVID_TINY_VAE", exc) from exc
+    if opts.ip_adapter:
+        from .sdxl_reference import attach_ip_adapter
+
+        attach_ip_adapter(pipe, opts.ip_adapter)
     pipe.set_progress_bar_config(disable=True)
     if device.startswith("cuda"):
         pipe.unet.to(memory_format=torch.channels_last)
@@ -166,6 +173,7 @@ def forget_pipelines() -> None:
     """Drop every loaded pipeline (frees memory; the next use reloads)."""
     with _LOCK:
         _PIPELINES.clear()
+        _REFERENCE_MODES.clear()
 
 
 def _img2img(pipe: Any) -> Any:
@@ -185,8 +193,36 @@ def _is_oom(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
+_REFERENCE_MODES: dict[tuple[LoadOptions, str], tuple[str, str]] = {}
+
+
+def reference_mode(c: RenderConfig) -> str | None:
+    """How ``c.reference`` pictures are used: ``"ip-adapter"``, ``"img2img"`` where the
+    adapter does not load (with a warning, once per process), or None without references.
+    Finding out loads the adapter pipeline (kept in the LRU for the render)."""
+    if not c.reference:
+        return None
+    opts = LoadOptions.from_config(c)
+    key = (opts, resolve_device(opts.device))
+    known = _REFERENCE_MODES.get(key)
+    if known is not None:
+        return known[0]
+    from .sdxl_reference import AdapterLoadError
+
+    try:
+        load_sdxl(opts)
+        mode, why = "ip-adapter", ""
+    except AdapterLoadError as exc:
+        mode, why = "img2img", exc.message
+        log.warning("%s; falling back to image-to-image from the first reference "
+                    "(strength %.2f)", why, c.strength)
+    _REFERENCE_MODES[key] = (mode, why)
+    return mode
+
+
 class SDXLKeyframes(KeyframeGeneratorBase):
-    """Keyframes with ``StableDiffusionXLPipeline`` (img2img when ``init_images`` is set)."""
+    """Keyframes with ``StableDiffusionXLPipeline`` (img2img when ``init_images`` is set;
+    IP-Adapter with ``reference`` pictures)."""
 
     name = "sdxl"
     version = 2
@@ -197,10 +233,23 @@ class SDXLKeyframes(KeyframeGeneratorBase):
 
     def __init__(self) -> None:
         self._batch = 1
+        self._refs: tuple[tuple[str, ...], list[Any]] | None = None
+
+    def _references(self, c: RenderConfig) -> tuple[tuple[str, ...], list[Any]]:
+        from .sdxl_reference import load_references, reference_digests
+
+        digests = tuple(reference_digests(c.reference))
+        if self._refs is None or self._refs[0] != digests:
+            self._refs = (digests, load_references(c.reference))
+        return self._refs
 
     def preflight(self, ctx: StageContext) -> None:
         require_diffusers("keyframes", self.name)
         self._batch = ctx.config.batch_size
+        if ctx.config.reference:
+            from .sdxl_reference import check_references
+
+            check_references(ctx.config.reference)
         if ctx.config.init_images is not None:
             from .images_keyframes import list_images
 
@@ -218,6 +267,14 @@ class SDXLKeyframes(KeyframeGeneratorBase):
             parts["refiner"] = [c.refiner_model, c.refiner_fraction]
         if c.init_images is not None:
             parts["strength"] = c.strength
+        if c.reference:
+            from .sdxl_reference import reference_digests
+
+            mode = reference_mode(c)
+            parts["reference"] = {"sha256": reference_digests(c.reference), "mode": mode,
+                                  "adapter": c.ip_adapter_model, "scale": c.ip_adapter_scale}
+            if mode == "img2img":
+                parts["strength"] = c.strength
         return parts
 
     def shot_key_parts(self, shot: Shot, ctx: StageContext) -> dict[str, Any]:
@@ -269,7 +326,10 @@ class SDXLKeyframes(KeyframeGeneratorBase):
     def generate(self, shots: Sequence[Shot], ctx: StageContext) -> list[Image.Image]:
         torch = require_torch("keyframes", self.name)
         c = ctx.config
-        pipe = load_sdxl(LoadOptions.from_config(c))
+        opts = LoadOptions.from_config(c)
+        if reference_mode(c) == "img2img":
+            opts = dataclasses.replace(opts, ip_adapter=None)
+        pipe = load_sdxl(opts)
         try:
             return self._run(pipe, shots, ctx)
         except RenderCancelled:
@@ -314,11 +374,27 @@ class SDXLKeyframes(KeyframeGeneratorBase):
             num_inference_steps=c.steps, guidance_scale=c.guidance_scale, generator=generators,
             callback_on_step_end=on_step)
         refine = bool(c.refiner_model)
-        with torch.inference_mode():
-            if c.init_images is not None:
-                from .images_keyframes import assigned_image
+        mode = reference_mode(c)
+        inits = None
+        if mode is not None:
+            digests, refs = self._references(c)
+            if mode == "ip-adapter":
+                cfg = c.guidance_scale > 1.0 and pipe.unet.config.time_cond_proj_dim is None
+                pipe.set_ip_adapter_scale(c.ip_adapter_scale)
+                kwargs["ip_adapter_image_embeds"] = [
+                    reference_embeds(pipe, refs, len(shots), cfg, digests)]
+            elif c.init_images is None:
+                from PIL import Image as PILImage
+                from PIL import ImageOps
 
-                inits = [assigned_image(s, ctx)[0] for s in shots]
+                first = ImageOps.fit(refs[0], (w, h), PILImage.Resampling.LANCZOS)
+                inits = [first] * len(shots)
+        with torch.inference_mode():
+            if c.init_images is not None or inits is not None:
+                if inits is None:
+                    from .images_keyframes import assigned_image
+
+                    inits = [assigned_image(s, ctx)[0] for s in shots]
                 out = _img2img(pipe)(image=inits, strength=c.strength,
                                      output_type="latent" if refine else "pil", **kwargs)
             else:
@@ -327,6 +403,7 @@ class SDXLKeyframes(KeyframeGeneratorBase):
             if not refine:
                 return list(out.images)
             refiner = load_refiner(c, pipe)
+            kwargs.pop("ip_adapter_image_embeds", None)  # the refiner has no adapter
             out = refiner(image=out.images, denoising_start=1 - c.refiner_fraction,
                           output_type="pil", **kwargs)
             return list(out.images)

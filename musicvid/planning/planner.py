@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -12,14 +12,15 @@ from ..config import RenderConfig
 from ..types import Analysis, Section, Shot, Storyboard, frame_count_for
 from .beats import BeatGrid, beat_grid
 from .cuts import Segment, energy_scorer, section_segments, shot_cuts
-from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prompt, shot_prompt
+from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prompt, role_of
+from .writers import MOTION_PARAMS, ShotBrief, write_prompts
 
 __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade_frames",
            "plan"]
 
 log = logging.getLogger(__name__)
 
-PLANNER_VERSION = 2
+PLANNER_VERSION = 3
 MIN_SHOT_SECONDS = 1.0  # nothing shorter: faster cutting reads as flicker
 MAX_SHOT_SECONDS = 8.0  # a soft limit: only a short leftover at a section's end exceeds it
 CROSSFADE_SECONDS = 1 / 6  # the default crossfade at section changes ("a few frames")
@@ -101,12 +102,13 @@ def _pulses(start: int, end: int, bar_frames: list[int], energy_at: Any, fps: Fr
     return out
 
 
-def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
+def plan(analysis: Analysis, config: RenderConfig, lyrics: Any = None) -> Storyboard:
     """Plan the shots of a video for ``analysis`` under ``config``; deterministic.
 
     Cuts land on beat frames (section changes on bar lines); shot lengths follow tempo
     and energy; prompts share one visual identity; repeats of a section reuse their
-    prompts and seeds; at most ``config.max_keyframes`` distinct keyframes.
+    prompts and seeds; at most ``config.max_keyframes`` distinct keyframes. The words
+    come from the configured prompt writer (:mod:`.writers`), which also gets ``lyrics``.
     """
     fps = config.fps
     n = frame_count_for(analysis.duration, fps)
@@ -143,12 +145,28 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
         needed[fam] = max(needed.get(fam, 0), k + 1)
     got = _allocate(needed, config.max_keyframes)
 
-    def keyframe_of(fam: _Family, variant: int) -> tuple[str, int]:
+    def keyframe_of(fam: _Family, variant: int) -> tuple[tuple[_Family, int], int]:
         if got[fam] == 0:
             fam = _stand_in(fam, got)
         v = variant % got[fam]
         family_seed = derive_seed(config.seed, "family", fam.label, fam.group)
-        return shot_prompt(identity, fam.label, v, fam.energy), derive_seed(family_seed, "variant", v)
+        return (fam, v), derive_seed(family_seed, "variant", v)
+
+    # the words: one brief per distinct keyframe, to the prompt writer
+    negative = negative_prompt(config)
+    brief_of: dict[tuple[_Family, int], int] = {}
+    briefs: list[ShotBrief] = []
+    for i, (a, b, si, k) in enumerate(spans):
+        kf, _ = keyframe_of(seg_family[si], k)
+        if kf in brief_of:
+            old = briefs[brief_of[kf]]
+            briefs[brief_of[kf]] = replace(old, shots=(*old.shots, i))
+            continue
+        brief_of[kf] = len(briefs)
+        briefs.append(ShotBrief(len(briefs), i, (i,), float(a / fps), float(b / fps),
+                                kf[0].label, role_of(kf[0].label), kf[0].group, kf[1],
+                                kf[0].energy))
+    texts, writer_meta = write_prompts(analysis, config, identity, briefs, negative, lyrics)
 
     # 3. shots, transitions, pulses
     original = {id(sec): i for i, sec in enumerate(analysis.sections)}
@@ -156,14 +174,15 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
     def section_index(seg: Segment) -> int:  # in analysis.sections (0 if the planner made it)
         return original.get(id(sections[seg.section]), 0)
 
-    negative = negative_prompt(config)
     fade = crossfade_frames(config)
     bar_frames = frames.bars
     shots: list[Shot] = []
     for i, (a, b, si, k) in enumerate(spans):
         seg = segments[si]
         sec = sections[seg.section]
-        prompt, seed = keyframe_of(seg_family[si], k)
+        kf, seed = keyframe_of(seg_family[si], k)
+        text = texts[brief_of[kf]]
+        prompt = text.prompt
         t0, t1 = float(a / fps), float(b / fps)
         transition, frames = "cut", 0
         if si > 0 and k == 0 and fade > 0:
@@ -171,6 +190,9 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
             if frames > 0:
                 transition = "crossfade"
         motion: dict[str, Any] = {"kind": "auto"}
+        if text.motion and text.motion != "auto":
+            motion["hint"] = text.motion
+            motion.update(MOTION_PARAMS.get(text.motion, {}))
         if config.pulse > 0:
             pulses = _pulses(a, b, bar_frames, lambda x, y, s=sec: score(x, y, s), fps,
                              config.pulse, skip_first=transition == "crossfade")
@@ -178,7 +200,7 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
                 motion["pulses"] = pulses
         shots.append(Shot(
             index=i, start_frame=a, end_frame=b, prompt=prompt, seed=seed,
-            negative_prompt=negative, section=sec.label,
+            negative_prompt=text.negative_prompt or negative, section=sec.label,
             section_index=section_index(seg),
             group=int(sec.group), motion=motion, transition=transition,
             transition_frames=frames, energy=round(_mean_energy(analysis, t0, t1), 4),
@@ -195,6 +217,7 @@ def plan(analysis: Analysis, config: RenderConfig) -> Storyboard:
                       "group": int(sections[seg.section].group),
                       "start_frame": seg.start, "end_frame": seg.end} for seg in segments],
         "filled_beats": sum(1 for d in grid.detected if not d),
+        **writer_meta,
     }
     board = Storyboard(fps=fps, frame_count=n, shots=shots, width=config.width,
                        height=config.height, meta=meta)

@@ -69,13 +69,14 @@ def musicvid_click_track(tmp_path: Path) -> Callable[..., tuple[Path, list[float
 
 @pytest.fixture
 def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from ..options import iter_options
     from ..plugins import reset_plugin_manager
 
     cache = tmp_path / "musicvid-cache"
     monkeypatch.setenv("MUSICVID_LOAD_PLUGINS", "")
     monkeypatch.setenv("MUSICVID_CACHE_DIR", str(cache))
-    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "MUSICVID_VIDEO_MODEL",
-                "MUSICVID_IMAGE_MODEL", "SOTA_CPU_ONLY"):
+    # every variable the option schema reads, so the machine's settings never leak in
+    for var in sorted({s.env for s in iter_options() if s.env} | {"SOTA_CPU_ONLY"}):
         monkeypatch.delenv(var, raising=False)
     reset_plugin_manager()
     yield cache

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd", "build_tiny_vae",
+__all__ = ["build_tiny_ip_adapter", "build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd", "build_tiny_vae",
            "write_tiny_models", "write_tiny_tokenizer"]
 
 
@@ -185,4 +185,53 @@ def write_tiny_models(directory: str | Path) -> dict[str, Path]:
         if not (target / "model_index.json").is_file():
             build(target)
         out[name] = target
+    return out
+
+
+
+def build_tiny_ip_adapter(sdxl_dir: str | Path, directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random IP-Adapter for the tiny SDXL at ``sdxl_dir``, in ``h94/IP-Adapter``'s
+    layout: ``sdxl_models/ip-adapter_sdxl.safetensors`` (``image_proj.*`` and
+    ``ip_adapter.<n>.to_k_ip/to_v_ip``, one pair per cross-attention layer, n = 1, 3, 5...)
+    and ``sdxl_models/image_encoder`` (a tiny ``CLIPVisionModelWithProjection``)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from ..defaults.sdxl_reference import (
+        IMAGE_ENCODER_FOLDER,
+        IP_ADAPTER_SUBFOLDER,
+        IP_ADAPTER_WEIGHTS,
+    )
+
+    out = Path(directory)
+    sub = out / IP_ADAPTER_SUBFOLDER
+    torch.manual_seed(seed)
+    embed_dim = 16
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        image_size=224, patch_size=32, projection_dim=embed_dim))
+    encoder.save_pretrained(str(sub / IMAGE_ENCODER_FOLDER))
+    unet = UNet2DConditionModel.from_pretrained(str(Path(sdxl_dir) / "unet"))
+    cross = int(unet.config.cross_attention_dim)
+    blocks = list(unet.config.block_out_channels)
+    tensors = {"image_proj.proj.weight": torch.randn(4 * cross, embed_dim) * 0.5,
+               "image_proj.proj.bias": torch.zeros(4 * cross),
+               "image_proj.norm.weight": torch.ones(cross),
+               "image_proj.norm.bias": torch.zeros(cross)}
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = blocks[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(blocks))[int(name[len("up_blocks.")])]
+        else:
+            hidden = blocks[int(name[len("down_blocks.")])]
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.5
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.5
+        key_id += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(sub / IP_ADAPTER_WEIGHTS))
     return out

@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const FINAL = ["succeeded", "failed", "canceled"];
 let current = null; // { id, source, timer }
+let board = null; // the storyboard view: { id, complete, busy, last }
 
 function apiKey() {
   return $("api-key").value.trim();
@@ -40,6 +41,7 @@ async function loadOptions() {
   fill($("palette"), opts.palette, "vibrant");
   $("key-row").hidden = !opts.api_key_required;
   $("form").dataset.maxBytes = opts.max_upload_bytes;
+  $("form").dataset.maxReferences = opts.max_references || 0;
 }
 
 function formatEta(seconds) {
@@ -68,10 +70,74 @@ function render(job) {
       $("result").hidden = false;
     }
   }
+  if (["running", "succeeded"].includes(job.state)) refreshStoryboard(job.job_id, job.state);
   if (FINAL.includes(job.state)) {
     stopFollowing();
     $("submit").disabled = false;
   }
+}
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function shotItem(shot) {
+  const li = document.createElement("li");
+  li.dataset.index = shot.index;
+  const pending = document.createElement("div");
+  pending.className = "pending";
+  const when = document.createElement("div");
+  when.className = "when";
+  when.textContent = `${clock(shot.start)}–${clock(shot.end)} · ${shot.section}`;
+  const prompt = document.createElement("div");
+  prompt.className = "prompt";
+  prompt.textContent = shot.prompt;
+  li.append(pending, when, prompt);
+  return li;
+}
+
+function showStoryboard(view) {
+  const list = $("shots");
+  if (list.dataset.job !== view.job_id) {
+    list.replaceChildren(...view.shots.map(shotItem));
+    list.dataset.job = view.job_id;
+  }
+  for (const shot of view.shots) {
+    const li = list.children[shot.index];
+    if (!li || !shot.keyframe_url || li.querySelector("img")) continue;
+    const img = document.createElement("img");
+    img.alt = `keyframe of shot ${shot.index + 1}`;
+    img.src = shot.keyframe_url; // signed by the server when it has an API key
+    li.firstChild.replaceWith(img);
+  }
+  $("storyboard-count").textContent =
+    `${view.shots.length} shots · ${view.keyframes_ready} keyframes made`;
+  $("storyboard").hidden = false;
+}
+
+function refreshStoryboard(id, state) {
+  if (!board || board.id !== id) board = { id, complete: false, busy: false, last: 0 };
+  if (board.complete || board.busy) return;
+  const now = Date.now();
+  if (state !== "succeeded" && now - board.last < 1000) {
+    // at most once a second while running; the next status update asks again
+    setTimeout(() => current && current.id === id && refreshStoryboard(id, state), 1000);
+    return;
+  }
+  board.busy = true;
+  board.last = now;
+  api(`/api/generate/storyboard?job_id=${encodeURIComponent(id)}`)
+    .then((view) => {
+      if (!board || board.id !== id) return;
+      showStoryboard(view);
+      board.complete = view.keyframes_ready === view.shots.length;
+      if (!board.complete && view.state === "running") {
+        setTimeout(() => refreshStoryboard(id, view.state), 1000);
+      }
+    })
+    .catch(() => { /* not planned yet: the next status update asks again */ })
+    .finally(() => { if (board && board.id === id) board.busy = false; });
 }
 
 function stopFollowing() {
@@ -131,6 +197,10 @@ function reset() {
   video.load();
   $("result").hidden = true;
   $("job").hidden = true;
+  $("storyboard").hidden = true;
+  $("shots").replaceChildren();
+  delete $("shots").dataset.job;
+  board = null;
   showError("");
   history.replaceState(null, "", location.pathname);
 }
@@ -145,10 +215,19 @@ async function submit(event) {
     showError(`The file is larger than the server's limit of ${Math.round(max / 1048576)} MB.`);
     return;
   }
+  const refs = Array.from($("reference").files);
+  const maxRefs = Number($("form").dataset.maxReferences || 0);
+  if (maxRefs && refs.length > maxRefs) {
+    showError(`Choose at most ${maxRefs} reference pictures.`);
+    return;
+  }
   reset();
   const data = new FormData();
   data.append("audio", file, file.name);
   for (const name of ["genre", "style", "palette"]) data.append(name, $(name).value);
+  const concept = $("concept").value.trim();
+  if (concept) data.append("concept", concept);
+  for (const ref of refs) data.append("reference", ref, ref.name);
   if ($("seed").value.trim() !== "") data.append("seed", $("seed").value.trim());
   $("submit").disabled = true;
   try {
