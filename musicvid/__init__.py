@@ -9,14 +9,14 @@ from __future__ import annotations
 from .config import (DEFAULT_SDXL_MODEL, DEFAULT_SVD_MODEL, Genre, Palette, Profile,
                      RenderConfig, Style, parse_fps)
 from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, InvalidOptionError,
-                     MissingDependencyError, ModelLoadError, MusicVidError, OutputError,
+                     LyricsError, MissingDependencyError, ModelLoadError, MusicVidError, OutputError,
                      RenderCancelled, StoryboardError, UnknownStageError)
 from .hookspecs import hookimpl
 from .pipeline import Pipeline, RenderResult, analyze, render
 from .planning import plan
 from .plugins import StageEntry, get_plugin_manager, get_stage, list_stages
 from .protocols import (Analyzer, CompositeResult, Compositor, KeyframeGenerator,
-                        MotionGenerator, ProgressCallback, StageContext)
+                        MotionGenerator, ProgressCallback, StageContext, Transcriber)
 from .types import Analysis, Clip, Keyframe, Section, Shot, Storyboard, frame_count_for
 
 __version__ = "0.1.0"
@@ -36,6 +36,7 @@ __all__ = [
     "InvalidOptionError",
     "Keyframe",
     "KeyframeGenerator",
+    "LyricsError",
     "MissingDependencyError",
     "ModelLoadError",
     "MotionGenerator",
@@ -55,6 +56,7 @@ __all__ = [
     "Storyboard",
     "StoryboardError",
     "Style",
+    "Transcriber",
     "UnknownStageError",
     "__version__",
     "analyze",

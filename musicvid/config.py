@@ -231,6 +231,13 @@ class RenderConfig:
     pulse: float = 0.0  # downbeat pulse strength 0..1, scaled by energy; 0: off
     crossfade_frames: int | None = None  # at section changes; None: about 1/6 s; 0: cut
     grade: float = 1.0  # palette colour grade on keyframes, 0 (off) .. 1 (full)
+    # lyrics and captions (docs/lyrics.md)
+    lyrics: Path | None = None  # .lrc, .srt, .vtt or plain text (aligned by transcription)
+    transcribe: bool = False  # transcribe the words from the audio (whisper)
+    transcriber: str = "whisper"  # transcriber stage name
+    whisper_model: str | None = None  # hub id or folder; None: the profile's model
+    captions: str = "soft"  # soft | burn | both | none
+    caption_font: Path | None = None  # a TTF/OTF for burned-in captions; None: bundled
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -276,6 +283,18 @@ class RenderConfig:
             if v is not None:
                 setattr(self, name, Path(v))
         self._check_storyboard_options()
+        self._check_lyrics_options()
+
+    def _check_lyrics_options(self) -> None:
+        from .captions import caption_mode
+
+        self.captions = caption_mode(self.captions)
+        for name in ("lyrics", "caption_font"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, Path(v))
+        if not isinstance(self.transcribe, bool):
+            raise InvalidOptionError("transcribe", self.transcribe, hint="true or false")
 
     def _check_storyboard_options(self) -> None:
         def whole(name: str, v: Any, low: int) -> None:
@@ -342,6 +361,8 @@ class RenderConfig:
             values["tiny_vae"] = os.environ["MUSICVID_TINY_VAE"]
         if os.environ.get("MUSICVID_REFINER_MODEL"):
             values["refiner_model"] = os.environ["MUSICVID_REFINER_MODEL"]
+        if os.environ.get("MUSICVID_WHISPER_MODEL"):
+            values["whisper_model"] = os.environ["MUSICVID_WHISPER_MODEL"]
         known = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
             if key not in known:

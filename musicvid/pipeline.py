@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import planning
 from ._clipcache import read_clip, recording
@@ -30,6 +30,9 @@ from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
 from .sync import SyncReport, sync_path, sync_report
 from .types import Analysis, Clip, Keyframe, Shot, Storyboard, frame_count_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .lyrics import Lyrics
 
 __all__ = ["Pipeline", "RenderResult", "analyze", "render"]
 
@@ -75,13 +78,16 @@ class Pipeline:
                                       "analysis_cached": False, "timings": {}}
         self._stages: dict[str, Any] = {}
         self._executor: Any = None
+        self._audio: Path | None = None
+        self._given_lyrics: Lyrics | None = None
 
     # -- stages -------------------------------------------------------------------------
     def stage(self, kind: str) -> Any:
         """The stage object of ``kind`` named in the config (created once)."""
         if kind not in self._stages:
             name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
-                    "motion": self.config.motion, "compositor": self.config.compositor}[kind]
+                    "motion": self.config.motion, "compositor": self.config.compositor,
+                    "transcriber": self.config.transcriber}[kind]
             entry = get_stage(kind, name)
             self._stages[kind] = entry.factory()
         return self._stages[kind]
@@ -100,6 +106,20 @@ class Pipeline:
             check = getattr(stage, "preflight", None)
             if check is not None:
                 check(self._ctx(stage_name))
+        if self.config.lyrics is not None:  # a bad lyrics file fails before any work
+            from .lyrics import load_lyrics
+
+            self._given_lyrics = load_lyrics(self.config.lyrics)
+        if self._needs_transcript():
+            check = getattr(self.stage("transcriber"), "preflight", None)
+            if check is not None:
+                check(self._ctx("transcribe"))
+
+    def _needs_transcript(self) -> bool:
+        given = self._given_lyrics
+        if given is not None:
+            return not given.timed
+        return bool(self.config.transcribe)
 
     def _ctx(self, stage: str) -> StageContext:
         return self.ctx.for_stage(stage)
@@ -117,6 +137,7 @@ class Pipeline:
         if not audio.is_file():
             raise AudioNotFoundError(f"audio file not found: {audio}", stage="analyze")
         t0 = time.perf_counter()
+        self._audio = audio
         sha = file_sha256(audio)
         analyzer = self.stage("analyzer")
         key = cache_key("analysis", {"audio": sha, "analyzer": analyzer.name,
@@ -138,10 +159,68 @@ class Pipeline:
         self._timed("analyze", t0)
         return analysis
 
+    # -- lyrics -------------------------------------------------------------------------
+    def transcribe(self, audio: str | Path) -> Lyrics:
+        """The transcriber's timed words for ``audio`` (cached)."""
+        from .lyrics import Lyrics
+
+        audio = Path(audio)
+        ctx = self._ctx("transcribe")
+        ctx.check_cancelled()
+        stage = self.stage("transcriber")
+        key = cache_key("transcript", {"audio": file_sha256(audio), "transcriber": stage.name,
+                                       **stage.cache_key_parts(ctx)})
+        cached = self.cache.get_json("transcript", key)
+        if cached is not None:
+            self.stats["transcript_cached"] = True
+            ctx.progress(1, 1, "transcript from cache")
+            return Lyrics.from_dict(cached)
+        t0 = time.perf_counter()
+        try:
+            transcript = stage.transcribe(audio, ctx)
+        except MusicVidError as exc:
+            exc.stage = exc.stage or "transcribe"
+            exc.plugin = exc.plugin or stage.name
+            raise
+        self.cache.put_json("transcript", key, transcript.to_dict())
+        self._timed("transcribe", t0)
+        return transcript
+
+    def lyrics(self, analysis: Analysis, audio: str | Path | None = None) -> Lyrics | None:
+        """The song's timed lyrics: the ``lyrics`` file (plain text aligned to a
+        transcript), else a transcript when ``transcribe`` is on, else None."""
+        from .lyrics import align_lyrics, load_lyrics
+
+        c = self.config
+        if c.lyrics is None and not c.transcribe:
+            return None
+        if c.lyrics is not None and self._given_lyrics is None:
+            self._given_lyrics = load_lyrics(c.lyrics)
+        given = self._given_lyrics
+        if given is not None and given.timed:
+            return given.check(analysis.duration)
+        source = audio if audio is not None else self._audio
+        if source is None:
+            raise MusicVidError("transcribing needs the audio: call analyze() first",
+                                stage="transcribe")
+        transcript = self.transcribe(source)
+        if given is not None:
+            return align_lyrics(given, transcript).check(analysis.duration)
+        if not transcript.lines:
+            log.warning("the transcriber heard no words: no lyrics for this video")
+            return None
+        return transcript.check(analysis.duration)
+
     # -- planning -----------------------------------------------------------------------
     def plan(self, analysis: Analysis) -> Storyboard:
         ctx = self._ctx("plan")
         board = planning.plan(analysis, self.config)
+        lyrics = self.lyrics(analysis)
+        if lyrics is not None:
+            from .lyrics import apply_lyrics
+
+            board = apply_lyrics(board, analysis, lyrics, self.config,
+                                 planning.min_shot_frames(self.config))
         for result in get_plugin_manager().hook.adjust_storyboard(
                 storyboard=board, analysis=analysis, config=self.config):
             if isinstance(result, Storyboard):
@@ -352,6 +431,11 @@ class Pipeline:
         result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
                                     audio, output, ctx)
         self._timed("composite", t0)
+        from .captions import write_soft_captions
+
+        captions = write_soft_captions(storyboard, result.path)
+        if captions:
+            self.stats["captions"] = [str(p) for p in captions]
         report = sync_report(storyboard, analysis, result)
         report.write(sync_path(result.path))
         log.info("%s", report.summary())

@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.kenburns_motion",
     "musicvid.defaults.svd_motion",
     "musicvid.defaults.pyav_compositor",
+    "musicvid.defaults.whisper_transcriber",
 )
 
 STAGE_KINDS = {
@@ -42,6 +43,7 @@ STAGE_KINDS = {
     "keyframes": "register_keyframe_generators",
     "motion": "register_motion_generators",
     "compositor": "register_compositors",
+    "transcriber": "register_transcribers",
 }
 
 

@@ -110,6 +110,8 @@ class Shot:
     transition: str = "cut"  # how this shot begins: "cut" or "crossfade"
     transition_frames: int = 0  # crossfade length into this shot, in frames
     energy: float = 0.5
+    lyric: str = ""  # the line sung over this shot (docs/lyrics.md), "" when none
+    lyric_line: int | None = None  # its index in the storyboard's meta["lyrics"]["lines"]
 
     @property
     def frame_count(self) -> int:

@@ -38,6 +38,7 @@ from typing import Any
 
 from .._options import Opt, positive_int, stage_options
 from .._video import black_frame, blend
+from ..captions import add_subtitle_track, burner_for, soft_track
 from ..errors import InvalidOptionError, OutputError, StoryboardError
 from ..hookspecs import hookimpl
 from ..protocols import CompositeResult, StageContext
@@ -472,7 +473,11 @@ class PyAVCompositor:
         worker.start()
         try:
             fmt = "yuv420p" if settings.layout == "i420" else "rgb24"
-            for frame in frame_stream(clips, storyboard, settings.layout):
+            frames = frame_stream(clips, storyboard, settings.layout)
+            burner = burner_for(storyboard, ctx.config)  # lyric captions (musicvid.captions)
+            if burner is not None:
+                frames = burner.burn(frames, settings.layout)
+            for frame in frames:
                 vf = av.VideoFrame.from_ndarray(frame, format=fmt)
                 vf.pts = produced
                 put(vf)
@@ -536,6 +541,9 @@ class PyAVCompositor:
                     total = int(round(Fraction(n) / fps * rate))
                     _, apackets = _aac_packets(out, Path(audio), rate, total,
                                                audio_opts["bitrate"])
+                subtitles = add_subtitle_track(out, storyboard) if soft_track(ctx.config) else []
+                for packet in subtitles:  # a mov_text track of the lyrics, muxed up front
+                    out.mux(packet)
                 self._encode(out, vs, fps, apackets, queue_len, clips, storyboard, settings, ctx)
             except BaseException:
                 try:  # close what there is; the original error is the one that matters

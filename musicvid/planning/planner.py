@@ -15,7 +15,7 @@ from .cuts import Segment, energy_scorer, section_segments, shot_cuts
 from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prompt, shot_prompt
 
 __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade_frames",
-           "plan"]
+           "min_shot_frames", "plan"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ def crossfade_frames(config: RenderConfig) -> int:
     if config.crossfade_frames is not None:
         return int(config.crossfade_frames)
     return max(2, int(round(config.fps * Fraction(CROSSFADE_SECONDS))))
+
+
+def min_shot_frames(config: RenderConfig) -> int:
+    """The shortest shot the planner makes, in frames."""
+    return max(1, int(round(MIN_SHOT_SECONDS * config.fps)))
 
 
 def _sections(analysis: Analysis) -> list[Section]:

@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     p = argparse.ArgumentParser(prog="python -m musicvid.testing")
     sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("tiny-models", help="write tiny random SDXL and SVD pipelines")
+    t = sub.add_parser("tiny-models", help="write tiny random SDXL, SVD and Whisper models")
     t.add_argument("directory")
     c = sub.add_parser("click-track", help="write a click-track WAV with known beats")
     c.add_argument("output")

@@ -1,0 +1,400 @@
+"""Lyric captions: burned into the picture, and soft (``.srt``, ``.vtt``, an MP4 track).
+
+``captions`` (``--captions``): ``soft`` (the default: files beside the video and a
+``mov_text`` subtitle track inside the MP4), ``burn`` (drawn into the frames), ``both``,
+or ``none``. Nothing happens for a video without lyrics.
+
+Burned-in captions, line by line: each line is laid out once (centred, wrapped to at most
+three rows inside the title-safe area: 10% in from every edge, so the same rule holds
+for 16:9, 9:16 and 1:1), drawn with a dark outline and a soft shadow, and when the
+lyrics have word times the words already sung turn :data:`HIGHLIGHT` one by one. Each
+state of a line (which word is being sung) is rendered once, as a small sprite, when it
+first shows; every frame then only blends that sprite into its own rectangle of the
+frame, in the encoder's I420 layout or in RGB. Frames without a caption pass untouched.
+
+A line shows from frame ``round(start × fps)`` to frame ``round(end × fps)`` (so every
+on-time is within half a frame of its timestamp); the sync report lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidOptionError
+from .lyrics.storyboard import lyrics_of
+from .lyrics.types import Lyrics
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .types import Storyboard
+
+__all__ = ["CAPTION_MODES", "DEFAULT_FONT", "HIGHLIGHT", "CaptionBurner", "CaptionEvent",
+           "add_subtitle_track", "burner_for", "caption_events", "caption_mode", "soft_track",
+           "srt_text", "vtt_text", "write_soft_captions"]
+
+log = logging.getLogger(__name__)
+
+CAPTION_MODES = ("soft", "burn", "both", "none")
+DEFAULT_FONT = Path(__file__).parent / "fonts" / "DejaVuSans-Bold.ttf"
+TEXT = (255, 255, 255)
+HIGHLIGHT = (255, 210, 60)
+OUTLINE = (0, 0, 0)
+SAFE = 0.10  # title-safe margin on every side, as a fraction of width/height
+FONT_SCALE = 0.055  # font size as a fraction of the frame's short side
+MAX_ROWS = 3
+
+
+def caption_mode(value: object) -> str:
+    """Check a ``captions`` value: soft, burn, both or none."""
+    text = str(value if value is not None else "soft").strip().lower()
+    if text not in CAPTION_MODES:
+        raise InvalidOptionError("captions", value, list(CAPTION_MODES))
+    return text
+
+
+def _frame(t: float, fps: Fraction, n: int) -> int:
+    return min(n, max(0, int(round(Fraction(t) * fps))))
+
+
+@dataclass(frozen=True)
+class CaptionEvent:
+    """Frames [start, end) show line ``line`` with its first ``sung`` words highlighted."""
+
+    start: int
+    end: int
+    line: int
+    sung: int
+
+
+def caption_events(lyrics: Lyrics, fps: Fraction, n_frames: int) -> list[CaptionEvent]:
+    """When each line (and each word of it) shows, in frames; sorted, never overlapping."""
+    out: list[CaptionEvent] = []
+    for i, line in enumerate(lyrics.lines):
+        a, b = _frame(line.start, fps, n_frames), _frame(line.end, fps, n_frames)
+        if out and a < out[-1].end:
+            a = out[-1].end
+        if b <= a:
+            continue
+        cuts = [(a, 0)]
+        for k, w in enumerate(line.words):
+            f = _frame(w.start, fps, n_frames)
+            cuts.append((min(max(f, a), b), k + 1))
+        for (f0, sung), (f1, _) in zip(cuts, [*cuts[1:], (b, -1)]):
+            if f1 > f0:
+                out.append(CaptionEvent(f0, f1, i, sung))
+    return out
+
+
+# -- soft captions --------------------------------------------------------------------------
+def _stamp(t: float, sep: str) -> str:
+    ms = int(round(max(0.0, t) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def srt_text(lyrics: Lyrics) -> str:
+    """The lyrics as SubRip cues."""
+    blocks = [f"{i}\n{_stamp(ln.start, ',')} --> {_stamp(ln.end, ',')}\n{ln.text}\n"
+              for i, ln in enumerate(lyrics.lines, 1)]
+    return "\n".join(blocks)
+
+
+def vtt_text(lyrics: Lyrics) -> str:
+    """The lyrics as WebVTT cues, with ``<hh:mm:ss.mmm>`` word times when known."""
+    blocks = ["WEBVTT\n"]
+    for ln in lyrics.lines:
+        if ln.words:
+            body = ln.words[0].text + "".join(f" <{_stamp(w.start, '.')}>{w.text}"
+                                              for w in ln.words[1:])
+        else:
+            body = ln.text
+        blocks.append(f"{_stamp(ln.start, '.')} --> {_stamp(ln.end, '.')}\n{body}\n")
+    return "\n".join(blocks)
+
+
+def write_soft_captions(board: Storyboard, output: str | Path) -> list[Path]:
+    """``out.srt`` and ``out.vtt`` beside ``output`` from ``board``'s lyrics ([] if none)."""
+    lyrics = lyrics_of(board)
+    if lyrics is None:
+        return []
+    out = Path(output)
+    paths = [out.with_suffix(".srt"), out.with_suffix(".vtt")]
+    paths[0].write_text(srt_text(lyrics), encoding="utf-8")
+    paths[1].write_text(vtt_text(lyrics), encoding="utf-8")
+    return paths
+
+
+_ASS_HEADER = (
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+    "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+    "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    "Style: Default,Sans,16,&Hffffff,&Hffffff,&H0,&H0,1,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
+    "\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
+    "Effect, Text\n")
+
+
+def add_subtitle_track(out: Any, board: Storyboard) -> list[Any]:
+    """Add a ``mov_text`` stream with ``board``'s lyrics to the PyAV MP4 ``out``; returns
+    its packets, to mux once the container is set up ([] when there are no lyrics)."""
+    import av
+
+    lyrics = lyrics_of(board)
+    if lyrics is None:
+        return []
+    stream = out.add_stream("mov_text")
+    stream.time_base = Fraction(1, 1000)
+    stream.codec_context.subtitle_header = _ASS_HEADER.encode()
+    stream.metadata["language"] = "und"
+    packets = []
+    limit = int(board.frame_count / board.fps * 1000)
+    for ln in lyrics.lines:
+        start, end = int(round(ln.start * 1000)), min(limit, int(round(ln.end * 1000)))
+        if end <= start:
+            continue
+        data = ln.text.encode("utf-8")
+        p = av.Packet(struct.pack(">H", len(data)) + data)
+        p.pts = p.dts = start
+        p.duration = end - start
+        p.time_base = Fraction(1, 1000)
+        p.stream = stream
+        packets.append(p)
+    return packets
+
+
+# -- burned-in captions ---------------------------------------------------------------------
+@dataclass
+class _Layout:
+    rows: list[list[tuple[int, int, int]]]  # per row: (word index, x, y) in the sprite
+    width: int
+    height: int
+    x: int
+    y: int
+
+
+class _Sprite:
+    """One caption state: a rectangle of the frame with premultiplied colour and alpha."""
+
+    def __init__(self, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int):
+        import numpy as np
+
+        self.x, self.y = x, y
+        self.h, self.w = alpha.shape
+        a = alpha.astype(np.uint16)
+        a += a >> 7  # 0..256
+        self.rgb_pre = (rgb.astype(np.uint16) * a[..., None])
+        self.rgb_inv = (256 - a)[..., None]
+        from ._video import rgb_to_i420
+
+        yuv = rgb_to_i420(np.ascontiguousarray(rgb))
+        h2, w2 = self.h // 2, self.w // 2
+        ys = yuv[:self.h]
+        flat = yuv.reshape(-1)
+        n = self.h * self.w
+        us = flat[n:n + h2 * w2].reshape(h2, w2)
+        vs = flat[n + h2 * w2:n + 2 * h2 * w2].reshape(h2, w2)
+        a2 = alpha.reshape(h2, 2, w2, 2).astype(np.uint16).sum(axis=(1, 3)) // 4
+        a2 += a2 >> 7
+        self.y_pre = ys.astype(np.uint16) * a
+        self.y_inv = 256 - a
+        self.u_pre = us.astype(np.uint16) * a2
+        self.v_pre = vs.astype(np.uint16) * a2
+        self.c_inv = 256 - a2
+        rows = np.nonzero(alpha.max(axis=1))[0]
+        self.r0, self.r1 = (int(rows[0]) & ~1, min(self.h, (int(rows[-1]) + 2) & ~1)) \
+            if len(rows) else (0, 0)
+
+    @staticmethod
+    def _blend(region: np.ndarray, pre: np.ndarray, inv: np.ndarray) -> None:
+        import numpy as np
+
+        acc = region.astype(np.uint16)
+        acc *= inv
+        acc += pre
+        acc >>= 8
+        region[...] = acc
+
+    def blend_rgb(self, frame: np.ndarray) -> None:
+        r0, r1 = self.r0, self.r1
+        region = frame[self.y + r0:self.y + r1, self.x:self.x + self.w]
+        self._blend(region, self.rgb_pre[r0:r1], self.rgb_inv[r0:r1])
+
+    def blend_i420(self, frame: np.ndarray, width: int, height: int) -> None:
+        from ._video import i420_planes
+
+        yp, up, vp = i420_planes(frame, width, height)
+        r0, r1 = self.r0, self.r1
+        self._blend(yp[self.y + r0:self.y + r1, self.x:self.x + self.w],
+                    self.y_pre[r0:r1], self.y_inv[r0:r1])
+        c0, c1, cy, cx, cw = r0 // 2, r1 // 2, self.y // 2, self.x // 2, self.w // 2
+        self._blend(up[cy + c0:cy + c1, cx:cx + cw], self.u_pre[c0:c1], self.c_inv[c0:c1])
+        self._blend(vp[cy + c0:cy + c1, cx:cx + cw], self.v_pre[c0:c1], self.c_inv[c0:c1])
+
+
+class CaptionBurner:
+    """Draws ``lyrics`` into frames of ``width``×``height`` (see the module docstring)."""
+
+    def __init__(self, lyrics: Lyrics, width: int, height: int, fps: Fraction, n_frames: int,
+                 font: str | Path | None = None):
+        from PIL import ImageFont
+
+        self.lyrics = lyrics
+        self.width, self.height = width, height
+        self.events = caption_events(lyrics, fps, n_frames)
+        path = Path(font) if font else DEFAULT_FONT
+        try:
+            self.size = max(10, int(round(min(width, height) * FONT_SCALE)))
+            self._font_path = path
+            self.font = ImageFont.truetype(str(path), self.size)
+        except OSError as exc:
+            raise InvalidOptionError("caption-font", str(path),
+                                     hint=f"not a TrueType/OpenType font file ({exc})") from None
+        self.stroke = max(2, self.size // 12)
+        self.shadow = max(1, self.size // 16)
+        self._layouts: dict[int, _Layout] = {}
+        self._sprites: dict[tuple[int, int], _Sprite] = {}
+        self.sprites_drawn = 0
+
+    # layout ------------------------------------------------------------------------------
+    def _fit(self, words: list[str], font: Any, max_w: float) -> list[list[int]] | None:
+        space = font.getlength(" ")
+        rows: list[list[int]] = [[]]
+        width = 0.0
+        for k, w in enumerate(words):
+            wl = font.getlength(w)
+            if rows[-1] and width + space + wl > max_w:
+                rows.append([])
+                width = 0.0
+            if wl > max_w:
+                return None
+            width += (space if rows[-1] else 0.0) + wl
+            rows[-1].append(k)
+        return rows if len(rows) <= MAX_ROWS else None
+
+    def layout(self, index: int) -> _Layout:
+        """Where line ``index``'s words go (computed once per line)."""
+        if index in self._layouts:
+            return self._layouts[index]
+        from PIL import ImageFont
+
+        words = self.lyrics.lines[index].text.split()
+        max_w = self.width * (1 - 2 * SAFE)
+        font = self.font
+        rows = self._fit(words, font, max_w)
+        size = self.size
+        while rows is None and size > 8:
+            size = int(size * 0.85)
+            font = ImageFont.truetype(str(self._font_path), size)
+            rows = self._fit(words, font, max_w)
+        if rows is None:
+            rows = [list(range(len(words)))]
+        ascent, descent = font.getmetrics()
+        line_h = int((ascent + descent) * 1.15)
+        pad = self.stroke + self.shadow + 2
+        space = font.getlength(" ")
+        widths = [sum(font.getlength(words[k]) for k in r) + space * (len(r) - 1) for r in rows]
+        box_w = int(max(widths)) + 2 * pad
+        box_h = line_h * len(rows) + 2 * pad
+        box_w += box_w % 2
+        box_h += box_h % 2
+        placed: list[list[tuple[int, int, int]]] = []
+        for r, (row, rw) in enumerate(zip(rows, widths)):
+            x = pad + (box_w - 2 * pad - rw) / 2
+            cells = []
+            for k in row:
+                cells.append((k, int(round(x)), pad + r * line_h))
+                x += font.getlength(words[k]) + space
+            placed.append(cells)
+        bottom = int(self.height * (1 - SAFE))
+        x0 = max(0, (self.width - box_w) // 2) & ~1
+        y0 = max(0, bottom - box_h) & ~1
+        box_w, box_h = min(box_w, self.width - x0), min(box_h, self.height - y0)
+        box_w -= box_w % 2
+        box_h -= box_h % 2
+        lay = _Layout(placed, box_w, box_h, x0, y0)
+        lay.font = font  # type: ignore[attr-defined]
+        self._layouts[index] = lay
+        return lay
+
+    def sprite(self, index: int, sung: int) -> _Sprite:
+        """The sprite of line ``index`` with its first ``sung`` words highlighted."""
+        key = (index, sung)
+        if key in self._sprites:
+            return self._sprites[key]
+        import numpy as np
+        from PIL import Image, ImageDraw, ImageFilter
+
+        lay = self.layout(index)
+        font = lay.font  # type: ignore[attr-defined]
+        words = self.lyrics.lines[index].text.split()
+        size = (lay.width, lay.height)
+        outline = Image.new("L", size, 0)
+        hi = Image.new("L", size, 0)
+        plain = Image.new("L", size, 0)
+        d_out, d_hi, d_plain = ImageDraw.Draw(outline), ImageDraw.Draw(hi), ImageDraw.Draw(plain)
+        for row in lay.rows:
+            for k, x, y in row:
+                d_out.text((x, y), words[k], font=font, fill=255, stroke_width=self.stroke,
+                           stroke_fill=255)
+                (d_hi if k < sung else d_plain).text((x, y), words[k], font=font, fill=255)
+        shadow = outline.filter(ImageFilter.GaussianBlur(self.shadow))
+        o = np.asarray(outline, np.float32) / 255.0
+        fh = np.asarray(hi, np.float32) / 255.0
+        fp = np.asarray(plain, np.float32) / 255.0
+        s = np.roll(np.roll(np.asarray(shadow, np.float32) / 255.0, self.shadow, 0),
+                    self.shadow, 1) * 0.6
+        alpha = np.maximum(o, s)
+        ink = np.clip(fh + fp, 0.0, 1.0)
+        rgb = np.empty((lay.height, lay.width, 3), np.float32)
+        for c in range(3):
+            fill = (fh * HIGHLIGHT[c] + fp * TEXT[c]) / np.maximum(ink, 1e-6)
+            rgb[..., c] = OUTLINE[c] * (1 - ink) + fill * ink
+        a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        sp = _Sprite(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), a8, lay.x, lay.y)
+        if self._sprites and next(iter(self._sprites))[0] != index:
+            self._sprites.clear()  # one line's sprites at a time: memory stays flat
+        self._sprites[key] = sp
+        self.sprites_drawn += 1
+        return sp
+
+    def burn(self, frames: Iterator[np.ndarray], layout: str) -> Iterator[np.ndarray]:
+        """``frames`` (in ``layout``: "i420" or "rgb") with the captions blended in."""
+        events = self.events
+        e = 0
+        for n, frame in enumerate(frames):
+            while e < len(events) and events[e].end <= n:
+                e += 1
+            if e < len(events) and events[e].start <= n:
+                ev = events[e]
+                sp = self.sprite(ev.line, ev.sung)
+                frame = frame.copy()
+                if layout == "i420":
+                    sp.blend_i420(frame, self.width, self.height)
+                else:
+                    sp.blend_rgb(frame)
+            yield frame
+
+
+def burner_for(board: Storyboard, config: Any) -> CaptionBurner | None:
+    """A :class:`CaptionBurner` when ``config`` burns captions and ``board`` has lyrics."""
+    mode = caption_mode(getattr(config, "captions", "soft"))
+    if mode not in ("burn", "both"):
+        return None
+    lyrics = lyrics_of(board)
+    if lyrics is None:
+        return None
+    return CaptionBurner(lyrics, board.width, board.height, board.fps, board.frame_count,
+                         getattr(config, "caption_font", None))
+
+
+def soft_track(config: Any) -> bool:
+    return caption_mode(getattr(config, "captions", "soft")) in ("soft", "both")
