@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from musicvid import LyricsError, RenderConfig, Storyboard, render
+from musicvid import LyricsError, RenderConfig, Storyboard, hookimpl, render
 from musicvid.captions import CaptionBurner, caption_events, srt_text, vtt_text
 from musicvid.lyrics import (Lyrics, LyricLine, Word, align_lyrics, apply_lyrics, decode_text,
                              detect_format, imagery_words, load_lyrics, lyric_prompt,
@@ -350,3 +350,105 @@ def test_a_bad_lyrics_file_fails_before_any_work(tmp_path, click, fakes):
         render(audio, tmp_path / "y.mp4", keyframes="solid", lyrics=late, **SMALL)
     with pytest.raises(Exception, match="captions"):
         RenderConfig.create(captions="sideways")
+
+
+# -- transcription --------------------------------------------------------------------------
+class _HeardWords:
+    """A transcriber plugin that "hears" fixed words at fixed times."""
+
+    name = "heard"
+    calls = 0
+
+    def cache_key_parts(self, ctx):
+        return {"v": 1}
+
+    def transcribe(self, audio, ctx):
+        from musicvid.defaults.whisper_transcriber import group_lines
+
+        type(self).calls += 1
+        words = [("golden", 1.0, 1.5), ("city", 1.5, 2.0), ("lights", 2.0, 2.6),
+                 ("cold", 6.0, 6.5), ("blue", 6.5, 7.0), ("rain", 7.0, 7.8)]
+        return group_lines([Word(*w) for w in words], "heard")
+
+
+class _HeardPlugin:
+    @hookimpl
+    def register_transcribers(self, register):
+        register(_HeardWords)
+
+
+def test_a_transcriber_plugin_times_plain_text_lyrics(tmp_path, click, fakes):
+    get_plugin_manager().register(_HeardPlugin(), name="heard")
+    audio, _ = click(duration=10.0)
+    words = tmp_path / "words.txt"
+    words.write_text("[Verse]\nGolden city lights\nCold blue rain\n", encoding="utf-8")
+    _HeardWords.calls = 0
+    result = render(audio, tmp_path / "v.mp4", keyframes="solid", lyrics=words,
+                    transcriber="heard", **SMALL)
+    lines = lyrics_of(result.storyboard).lines
+    assert [(ln.text, ln.start, ln.end) for ln in lines] == [
+        ("Golden city lights", 1.0, 2.6), ("Cold blue rain", 6.0, 7.8)]
+    assert any("golden city lights" in s.prompt for s in result.storyboard.shots)
+    assert _HeardWords.calls == 1
+    again = render(audio, tmp_path / "w.mp4", keyframes="solid", lyrics=words,
+                   transcriber="heard", **SMALL)
+    assert _HeardWords.calls == 1 and again.stats["transcript_cached"]  # cached like a stage
+    timed = tmp_path / "timed.lrc"  # timed lyrics need no transcript
+    timed.write_text("[00:01.00]golden city\n", encoding="utf-8")
+    render(audio, tmp_path / "x.mp4", keyframes="solid", lyrics=timed, transcriber="heard",
+           transcribe=True, **SMALL)
+    assert _HeardWords.calls == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from musicvid.testing.tiny_models import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("whisper"))
+
+
+def test_transcribe_runs_the_whole_path_on_a_tiny_whisper(tmp_path, click, fakes,
+                                                          tiny_whisper):
+    audio, _ = click(duration=12.0)
+    out = tmp_path / "heard.mp4"
+    result = render(audio, out, keyframes="solid", transcribe=True,
+                    whisper_model=str(tiny_whisper), captions="both", **SMALL)
+    meta = result.storyboard.meta["lyrics"]
+    assert meta["format"] == "transcript" and meta["word_times"]
+    lines = lyrics_of(result.storyboard).lines
+    assert lines
+    starts = [w.start for ln in lines for w in ln.words]
+    assert starts == sorted(starts) and 0.0 <= starts[0] and lines[-1].end <= 12.0
+    assert out.with_suffix(".srt").is_file() and out.with_suffix(".vtt").is_file()
+    assert len(result.sync.captions) == len(lines)
+    with av.open(str(out)) as c:
+        assert c.streams.subtitles and c.streams.video[0].frames == 360
+    again = render(audio, tmp_path / "again.mp4", keyframes="solid", transcribe=True,
+                   whisper_model=str(tiny_whisper), **SMALL)
+    assert again.stats.get("transcript_cached")
+    assert lyrics_of(again.storyboard).lines[0].text == lines[0].text
+
+
+def test_plain_text_aligned_by_the_tiny_whisper(tmp_path, click, fakes, tiny_whisper):
+    audio, _ = click(duration=12.0)
+    words = tmp_path / "words.txt"
+    words.write_text("Silver rivers under a violet sky\nDancing shadows on the wall\n",
+                     encoding="utf-8")
+    result = render(audio, tmp_path / "v.mp4", keyframes="solid", lyrics=words,
+                    whisper_model=str(tiny_whisper), **SMALL)
+    lines = lyrics_of(result.storyboard).lines
+    assert [ln.text for ln in lines] == ["Silver rivers under a violet sky",
+                                         "Dancing shadows on the wall"]
+    assert 0.0 <= lines[0].start <= lines[0].end <= lines[1].start <= lines[1].end <= 12.0
+    assert result.storyboard.meta["lyrics"]["format"] == "text"
+
+
+def test_a_missing_whisper_model_is_a_model_load_error(tmp_path, click, fakes):
+    from musicvid import ModelLoadError
+
+    pytest.importorskip("transformers")
+    audio, _ = click(duration=3.0)
+    with pytest.raises(ModelLoadError, match="--whisper-model"):
+        render(audio, tmp_path / "v.mp4", keyframes="solid", transcribe=True,
+               whisper_model="openai/whisper-base", **SMALL)
