@@ -120,6 +120,18 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="crossfade at section changes, in frames (0: hard cut)")
     p.add_argument("--grade", type=float, default=None,
                    help="palette colour grade strength on keyframes, 0 (off) to 1 (default)")
+    p.add_argument("--lyrics", type=Path, default=None, metavar="FILE",
+                   help="the song's words: .lrc (word times too), .srt, .vtt or plain text")
+    p.add_argument("--transcribe", action="store_const", const=True, default=None,
+                   help="transcribe the words from the audio (Whisper)")
+    p.add_argument("--transcriber", default=None, help="transcriber stage name (default whisper)")
+    p.add_argument("--whisper-model", default=None,
+                   help="Whisper hub id or folder (env MUSICVID_WHISPER_MODEL)")
+    p.add_argument("--captions", default=None, choices=["soft", "burn", "both", "none"],
+                   help="lyric captions: soft (default: .srt/.vtt and an MP4 track), burn, "
+                        "both, none")
+    p.add_argument("--caption-font", type=Path, default=None, metavar="TTF",
+                   help="font for burned-in captions (default: bundled DejaVu Sans Bold)")
 
 
 def _config(args: argparse.Namespace) -> RenderConfig:
@@ -128,7 +140,8 @@ def _config(args: argparse.Namespace) -> RenderConfig:
             "motion", "compositor", "cache_dir", "few_step", "lora", "tiny_vae",
             "refiner_model", "cpu_offload", "compile", "batch_size", "images", "image_order",
             "init_images", "strength", "max_keyframes", "time_budget", "pulse",
-            "crossfade_frames", "grade"]
+            "crossfade_frames", "grade", "lyrics", "transcribe", "transcriber", "whisper_model",
+            "captions", "caption_font"]
     overrides = {k: getattr(args, k, None) for k in keys}
     overrides.update({k: getattr(args, k, None) for k in ("codec", "preset", "crf", "pix_fmt",
                                                           "aspect")})
@@ -181,6 +194,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{result.sync.summary()} ({sync_path(c.path)})\n")
     if result.contact_sheet is not None:
         sys.stderr.write(f"contact sheet: {result.contact_sheet}\n")
+    if result.stats.get("captions"):
+        sys.stderr.write(f"captions: {', '.join(result.stats['captions'])}\n")
     return 0
 
 

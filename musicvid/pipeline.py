@@ -433,7 +433,8 @@ class Pipeline:
         self._timed("composite", t0)
         from .captions import write_soft_captions
 
-        captions = write_soft_captions(storyboard, result.path)
+        captions = ([] if self.config.captions == "none"
+                    else write_soft_captions(storyboard, result.path))
         if captions:
             self.stats["captions"] = [str(p) for p in captions]
         report = sync_report(storyboard, analysis, result)

@@ -298,8 +298,10 @@ def test_render_with_an_lrc_times_captions_and_prompts_by_the_file(tmp_path, cli
     out = tmp_path / "sung.mp4"
     result = render(audio, out, keyframes="solid", lyrics=lrc, captions="both", **SMALL)
     unsung = render(audio, tmp_path / "unsung.mp4", keyframes="solid", captions="none", **SMALL)
+    assert not (tmp_path / "unsung.srt").exists()
     plain = render(audio, tmp_path / "plain.mp4", keyframes="solid", captions="none",
                    storyboard=result.storyboard, **SMALL)  # the same shots, no captions
+    assert not (tmp_path / "plain.srt").exists()
     lyr = load_lyrics(lrc, duration=18.0)
     # prompts carry the sung line's words
     board = result.storyboard
@@ -452,3 +454,35 @@ def test_a_missing_whisper_model_is_a_model_load_error(tmp_path, click, fakes):
     with pytest.raises(ModelLoadError, match="--whisper-model"):
         render(audio, tmp_path / "v.mp4", keyframes="solid", transcribe=True,
                whisper_model="openai/whisper-base", **SMALL)
+
+
+def test_cli_render_and_plan_with_lyrics(tmp_path, click, fakes, capsys):
+    import json
+
+    from musicvid.cli import main
+
+    audio, _ = click(duration=10.0)
+    lrc = tmp_path / "song.lrc"
+    lrc.write_text("[00:01.00]Silver rivers under a violet sky\n[00:05.00]Cold blue rain\n",
+                   encoding="utf-8")
+    small = ["--width", "320", "--height", "180", "--keyframe-width", "64",
+             "--keyframe-height", "32", "--keyframes", "solid"]
+    plan_path = tmp_path / "plan.json"
+    assert main(["plan", str(audio), "-o", str(plan_path), "--lyrics", str(lrc), *small]) == 0
+    data = json.loads(plan_path.read_text(encoding="utf-8"))
+    assert [ln["text"] for ln in data["meta"]["lyrics"]["lines"]] == [
+        "Silver rivers under a violet sky", "Cold blue rain"]
+    assert {s["lyric"] for s in data["shots"]} >= {"Silver rivers under a violet sky"}
+    out = tmp_path / "v.mp4"
+    assert main(["render", str(audio), "-o", str(out), "-q", "--lyrics", str(lrc),
+                 "--captions", "burn", *small]) == 0
+    err = capsys.readouterr().err
+    assert "2/2 captions within one frame" in err
+    assert out.with_suffix(".srt").is_file()
+    with av.open(str(out)) as c:
+        assert not c.streams.subtitles  # burn only: no soft track
+    bad = tmp_path / "bad.lrc"
+    bad.write_bytes(b"\x00\x01binary")
+    assert main(["render", str(audio), "-o", str(tmp_path / "b.mp4"), "-q", "--lyrics",
+                 str(bad), *small]) == 2
+    assert "bad.lrc" in capsys.readouterr().err
