@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicvid import RenderConfig
+from musicvid.captions import CAPTION_MODES
 from musicvid.config import Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 
@@ -45,7 +46,8 @@ __all__ = ["ServerState", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-FORM_FIELDS = {"genre", "style", "palette", "seed"}
+FORM_FIELDS = {"genre", "style", "palette", "seed", "captions", "transcribe"}
+LYRICS_MAX_BYTES = 256 * 1024
 SEED_MAX = 2**32 - 1
 MAX_OFFSET = 2**31 - 1
 SECURITY_HEADERS = [
@@ -178,6 +180,63 @@ def _parse_seed(fields: dict[str, str]) -> int:
     return int(raw)
 
 
+def _parse_words(fields: dict[str, str]) -> dict[str, Any]:
+    """The optional ``captions`` and ``transcribe`` fields as RenderConfig options."""
+    from musicvid.captions import CAPTION_MODES
+
+    out: dict[str, Any] = {}
+    raw = fields.get("captions", "").strip().lower()
+    if raw:
+        if raw not in CAPTION_MODES:
+            raise ApiError(422, "invalid_option", f"invalid captions: {raw[:32]!r}",
+                           field="captions", valid=list(CAPTION_MODES))
+        out["captions"] = raw
+    raw = fields.get("transcribe", "").strip().lower()
+    if raw:
+        if raw not in ("0", "1", "true", "false"):
+            raise ApiError(422, "invalid_option", f"invalid transcribe: {raw[:32]!r}",
+                           field="transcribe", valid=["0", "1"])
+        out["transcribe"] = raw in ("1", "true")
+    return out
+
+
+def _lyrics_error(exc: Any) -> ApiError:
+    return ApiError(422, "invalid_lyrics", exc.message, field="lyrics", line=exc.line)
+
+
+def _parse_lyrics_upload(upload: Any) -> tuple[bytes, Any] | None:
+    """The ``lyrics`` file part, parsed (None when none was chosen): 422 when it is not
+    lyrics."""
+    from musicvid.errors import LyricsError
+    from musicvid.lyrics import decode_text, parse_lyrics
+
+    if "lyrics" not in upload.blobs:
+        return None
+    name, data = upload.blobs["lyrics"]
+    if not data and not name:
+        return None  # a form with an empty file input
+    try:
+        return data, parse_lyrics(decode_text(data, name or "lyrics"), name or "lyrics")
+    except LyricsError as exc:
+        raise _lyrics_error(exc) from None
+
+
+def _check_lyrics(lyrics: Any, duration: float) -> None:
+    from musicvid.errors import LyricsError
+
+    try:
+        lyrics.check(duration)
+    except LyricsError as exc:
+        raise _lyrics_error(exc) from None
+
+
+def _lyrics_json(lyrics: Any) -> dict[str, Any]:
+    return {"format": lyrics.format, "timed": lyrics.timed,
+            "lines": [{"text": ln.text, "start": round(ln.start, 3) if lyrics.timed else None,
+                       "end": round(ln.end, 3) if lyrics.timed else None}
+                      for ln in lyrics.lines]}
+
+
 # -- endpoints ----------------------------------------------------------------------------
 async def page(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
@@ -191,7 +250,9 @@ async def health(request: Request) -> JSONResponse:
 async def options(request: Request) -> JSONResponse:
     s = _state(request).settings
     return JSONResponse({"genre": Genre.values(), "style": Style.values(),
-                         "palette": Palette.values(), "max_upload_bytes": s.max_upload_bytes,
+                         "palette": Palette.values(), "captions": list(CAPTION_MODES),
+                         "max_upload_bytes": s.max_upload_bytes,
+                         "max_lyrics_bytes": LYRICS_MAX_BYTES,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
                          "api_key_required": s.api_key is not None})
 
@@ -205,7 +266,8 @@ async def start(request: Request) -> Response:
     s = st.settings
     try:
         upload = await read_form(request, s.data_dir / "uploads", file_field="audio",
-                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes)
+                                 allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
+                                 blobs={"lyrics": LYRICS_MAX_BYTES})
     except ClientDisconnect:
         return Response(status_code=400)
     try:
@@ -218,15 +280,24 @@ async def start(request: Request) -> Response:
         style = _parse_choice(Style, "style", upload.fields)
         palette = _parse_choice(Palette, "palette", upload.fields)
         seed = _parse_seed(upload.fields)
+        words = _parse_words(upload.fields)
+        lyrics = _parse_lyrics_upload(upload)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
                                        s.max_duration_s)
-        config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
-                                     palette=palette, seed=seed, **s.render_config_kwargs())
+        if lyrics is not None:
+            _check_lyrics(lyrics[1], info.duration)
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
+        if lyrics is not None:
+            words["lyrics"] = folder / "lyrics.txt"
+        config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
+                                     palette=palette, seed=seed,
+                                     **{**s.render_config_kwargs(), **words})
         folder.mkdir(parents=True)
         try:
+            if lyrics is not None:
+                (folder / "lyrics.txt").write_bytes(lyrics[0])
             upload.file.replace(folder / "audio")
             upload.file = None
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
@@ -240,8 +311,10 @@ async def start(request: Request) -> Response:
     st.worker.notify()
     log.info("job %s queued (%s, %.1f s, %s/%s/%s seed %d)", job_id, info.codec, info.duration,
              genre, style, palette, seed)
-    return JSONResponse({"job_id": job_id},
-                        headers={"Location": f"/api/generate/status?job_id={job_id}"})
+    body: dict[str, Any] = {"job_id": job_id}
+    if lyrics is not None:
+        body["lyrics"] = _lyrics_json(lyrics[1])
+    return JSONResponse(body, headers={"Location": f"/api/generate/status?job_id={job_id}"})
 
 
 async def status(request: Request) -> JSONResponse:
@@ -265,6 +338,35 @@ async def result(request: Request) -> Response:
     return FileResponse(path, media_type="video/mp4",
                         filename=f"musicvid-{job.id[:8]}.mp4",
                         content_disposition_type="attachment" if download else "inline")
+
+
+async def lyrics(request: Request) -> Response:
+    """The lyrics a finished job's video used, with their times (JSON), or its captions as
+    WebVTT (``format=vtt``) or SubRip (``format=srt``)."""
+    from musicvid.errors import LyricsError
+    from musicvid.lyrics import load_lyrics
+
+    st = _state(request)
+    job = _get_job(request)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "vtt", "srt"):
+        raise ApiError(422, "invalid_option", f"invalid format: {fmt[:16]!r}", field="format",
+                       valid=["json", "vtt", "srt"])
+    if job.state != "succeeded":
+        raise ApiError(409, "not_finished", f"the video is not ready yet (state {job.state})",
+                       state=job.state)
+    path = job_dir(st.settings.data_dir, job.id) / "video.vtt"
+    if job.expired or not path.is_file():
+        raise ApiError(404, "not_found", "this video has no lyrics")
+    if fmt != "json":
+        target = path.with_suffix(f".{fmt}")
+        return FileResponse(target, media_type="text/vtt" if fmt == "vtt" else
+                            "application/x-subrip", headers={"Cache-Control": "no-cache"})
+    try:
+        used = await run_in_threadpool(load_lyrics, path)
+    except LyricsError as exc:  # pragma: no cover - the file is ours
+        raise ApiError(500, "internal", exc.message) from None
+    return JSONResponse(_lyrics_json(used))
 
 
 async def cancel(request: Request) -> JSONResponse:
@@ -403,6 +505,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         Route("/api/generate/status", status, methods=["GET"]),
         Route("/api/generate/result", result, methods=["GET"]),
         Route("/api/generate/cancel", cancel, methods=["POST"]),
+        Route("/api/generate/lyrics", lyrics, methods=["GET"]),
         Route("/api/generate/events", events, methods=["GET"]),
         Route("/api/jobs", jobs, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

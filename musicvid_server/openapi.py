@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from musicvid import __version__
+from musicvid.captions import CAPTION_MODES
 from musicvid.config import Genre, Palette, Style
 
 from .settings import ServerSettings
@@ -92,8 +93,22 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "missing": {"type": "array", "items": {"type": "string"}},
             "state": {"type": "string", "enum": list(STATES)},
             "limit_bytes": {"type": "integer"},
+            "line": _nullable("integer", description="the lyrics file's line at fault"),
         },
         "additionalProperties": True,
+    }
+    lyric_lines = {
+        "type": "object", "required": ["format", "timed", "lines"],
+        "properties": {
+            "format": {"type": "string", "enum": ["lrc", "srt", "vtt", "text", "transcript"]},
+            "timed": {"type": "boolean", "description": "false: plain text, timed later by "
+                                                         "transcribing the song"},
+            "lines": {"type": "array", "items": {
+                "type": "object", "required": ["text", "start", "end"],
+                "properties": {"text": {"type": "string"},
+                               "start": _nullable("number", minimum=0),
+                               "end": _nullable("number", minimum=0)}}},
+        },
     }
     form = {
         "type": "object",
@@ -108,6 +123,17 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1,
                      "description": "same seed + same song + same options = same video; "
                                     "random when left out"},
+            "lyrics": {"type": "string", "format": "binary",
+                       "description": "optional: the song's words, .lrc (with word times "
+                                      "too), .srt, .vtt or plain text (timed by "
+                                      "transcribing the song), UTF-8, at most 256 KB"},
+            "captions": {"type": "string", "enum": list(CAPTION_MODES),
+                         "description": "lyric captions: soft (default: .srt/.vtt and an "
+                                        "MP4 subtitle track), burn (drawn into the picture), "
+                                        "both, none"},
+            "transcribe": {"type": "integer", "enum": [0, 1],
+                           "description": "1: transcribe the words from the audio "
+                                          "(Whisper) when no lyrics file is sent"},
         },
         "additionalProperties": False,
     }
@@ -129,12 +155,15 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "200": {**_json(_ref("Started"), "queued; poll the status or stream events"),
                         "links": {op: {"operationId": op,
                                        "parameters": {"job_id": "$response.body#/job_id"}}
-                                  for op in ("status", "events", "result", "cancel")}},
+                                  for op in ("status", "events", "result", "cancel",
+                                             "lyrics")}},
                 "400": _error("malformed multipart body"),
                 "413": _error(f"the upload is larger than {limit_mb:g} MB"),
                 "415": _error("not multipart/form-data, or the file is not audio"),
                 "422": _error("a missing, unknown or invalid field (the body lists the valid "
-                              "values), or audio that is corrupt, too short or too long"),
+                              "values), audio that is corrupt, too short or too long, or a "
+                              "lyrics file that is not text, is empty or malformed (the body "
+                              "names the line), overlaps or runs past the song's end"),
                 **COMMON_ERRORS}}},
         "/api/generate/status": {"get": {
             "operationId": "status", "summary": "A job's state, stage, progress and ETA",
@@ -180,6 +209,24 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                           "404": _error("no job with this id"),
                           "409": _error("the job already succeeded or failed"),
                           "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/generate/lyrics": {"get": {
+            "operationId": "lyrics",
+            "summary": "The lyrics a finished video used, with their times, or its captions "
+                       "as WebVTT / SubRip",
+            "parameters": [
+                JOB_ID_PARAM,
+                {"name": "format", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["json", "vtt", "srt"],
+                            "default": "json"}}],
+            "responses": {"200": {"description": "the lines (json), or caption text",
+                                  "content": {
+                                      "application/json": {"schema": _ref("Lyrics")},
+                                      "text/vtt": {"schema": {"type": "string"}},
+                                      "application/x-subrip": {"schema": {"type": "string"}}}},
+                          "404": _error("no job with this id, or its video has no lyrics"),
+                          "409": _error("the job has not succeeded (yet)"),
+                          "422": _error("job_id missing or format not json/vtt/srt"),
+                          **COMMON_ERRORS}}},
         "/api/generate/events": {"get": {
             "operationId": "events",
             "summary": "Server-Sent Events: an event 'status' (a Job as JSON) on every "
@@ -249,7 +296,9 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "Health": {"type": "object", "required": ["status"],
                            "properties": {"status": {"type": "string", "enum": ["ok"]}}},
                 "Started": {"type": "object", "required": ["job_id"],
-                            "properties": {"job_id": {"type": "string", "format": "uuid"}}},
+                            "properties": {"job_id": {"type": "string", "format": "uuid"},
+                                           "lyrics": _ref("Lyrics")}},
+                "Lyrics": lyric_lines,
                 "JobList": {"type": "object",
                             "required": ["jobs", "total", "limit", "offset", "next_offset"],
                             "properties": {
@@ -264,7 +313,9 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                 "genre": {"type": "array", "items": {"type": "string"}},
                                 "style": {"type": "array", "items": {"type": "string"}},
                                 "palette": {"type": "array", "items": {"type": "string"}},
+                                "captions": {"type": "array", "items": {"type": "string"}},
                                 "max_upload_bytes": {"type": "integer"},
+                                "max_lyrics_bytes": {"type": "integer"},
                                 "min_duration_s": {"type": "number"},
                                 "max_duration_s": {"type": "number"},
                                 "api_key_required": {"type": "boolean"}}},

@@ -41,7 +41,7 @@ MB = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host headers bracket IPv6
 
 # options of ``musicvid render`` that each request sets instead, or that a server cannot use
-PER_JOB_OPTIONS = ("--genre", "--style", "--palette", "--seed", "--no-cache")
+PER_JOB_OPTIONS = ("--genre", "--style", "--palette", "--seed", "--no-cache", "--lyrics")
 
 
 def default_data_dir() -> Path:

@@ -34,6 +34,7 @@ SUPPORTED = "mp3, wav, flac or m4a (anything FFmpeg decodes)"
 @dataclass
 class FormUpload:
     fields: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name: (filename, data)
     file: Path | None = None
     filename: str = ""
     size: int = 0
@@ -60,7 +61,10 @@ def _clean_filename(raw: str) -> str:
 class _FormSink:
     """python-multipart callbacks: small fields to memory, the file part to disk."""
 
-    def __init__(self, upload_dir: Path, file_field: str, allowed: set[str], max_bytes: int):
+    def __init__(self, upload_dir: Path, file_field: str, allowed: set[str], max_bytes: int,
+                 blobs: dict[str, int] | None = None):
+        self.blobs = dict(blobs or {})  # small file fields kept in memory: name -> max bytes
+        self._blob_name = ""
         self.upload_dir = upload_dir
         self.file_field = file_field
         self.allowed = allowed
@@ -112,10 +116,16 @@ class _FormSink:
             self._out = open(self.result.file, "wb")  # noqa: SIM115 - closed in on_part_end
             self.result.filename = _clean_filename(
                 options.get(b"filename", b"").decode("utf-8", "replace"))
+        elif self._name in self.blobs:
+            if self._name in self.result.blobs:
+                raise ApiError(422, "invalid_field", f"send one '{self._name}' file",
+                               field=self._name)
+            self._blob_name = _clean_filename(
+                options.get(b"filename", b"").decode("utf-8", "replace"))
         elif self._name not in self.allowed:
             raise ApiError(422, "unknown_field", f"unknown form field {self._name[:64]!r}",
                            field=self._name[:64],
-                           valid=sorted(self.allowed | {self.file_field}))
+                           valid=sorted(self.allowed | {self.file_field} | set(self.blobs)))
         elif self._name in self.result.fields:
             raise ApiError(422, "invalid_field", f"the field {self._name!r} was sent twice",
                            field=self._name)
@@ -128,7 +138,12 @@ class _FormSink:
             self._out.write(data[start:end])
         else:
             self._data += data[start:end]
-            if len(self._data) > MAX_FIELD_BYTES:
+            limit = self.blobs.get(self._name)
+            if limit is not None:
+                if len(self._data) > limit:
+                    raise ApiError(413, "too_large", f"the '{self._name}' file is larger than "
+                                   f"{limit} bytes", field=self._name, limit_bytes=limit)
+            elif len(self._data) > MAX_FIELD_BYTES:
                 raise ApiError(422, "invalid_field",
                                f"the field {self._name!r} is longer than {MAX_FIELD_BYTES} "
                                "bytes", field=self._name)
@@ -137,6 +152,8 @@ class _FormSink:
         if self._out is not None:
             self._out.close()
             self._out = None
+        elif self._name in self.blobs:
+            self.result.blobs[self._name] = (self._blob_name, bytes(self._data))
         elif self._name:
             try:
                 self.result.fields[self._name] = self._data.decode("utf-8")
@@ -154,7 +171,7 @@ class _FormSink:
 
 
 async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed: set[str],
-                    max_bytes: int) -> FormUpload:
+                    max_bytes: int, blobs: dict[str, int] | None = None) -> FormUpload:
     """Parse a ``multipart/form-data`` request; the file part lands in ``upload_dir``.
 
     On any error the partial file is deleted and an :class:`ApiError` raised.
@@ -170,7 +187,7 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
         raise _too_large(max_bytes)
-    sink = _FormSink(upload_dir, file_field, allowed, max_bytes)
+    sink = _FormSink(upload_dir, file_field, allowed, max_bytes, blobs)
     callbacks: Any = {name: getattr(sink, name) for name in (
         "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
         "on_header_end", "on_headers_finished", "on_end")}

@@ -139,7 +139,8 @@ class JobPipeline(Pipeline):
     def stage(self, kind: str) -> Any:
         if kind not in self._stages:
             name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
-                    "motion": self.config.motion, "compositor": self.config.compositor}[kind]
+                    "motion": self.config.motion, "compositor": self.config.compositor,
+                    "transcriber": self.config.transcriber}[kind]
             self._stages[kind] = self._pool.get(kind, name, self.config.device)
         return self._stages[kind]
 
