@@ -344,7 +344,7 @@ async def lyrics(request: Request) -> Response:
     """The lyrics a finished job's video used, with their times (JSON), or its captions as
     WebVTT (``format=vtt``) or SubRip (``format=srt``)."""
     from musicvid.errors import LyricsError
-    from musicvid.lyrics import load_lyrics
+    from musicvid.lyrics import decode_text, detect_format, load_lyrics
 
     st = _state(request)
     job = _get_job(request)
@@ -364,7 +364,10 @@ async def lyrics(request: Request) -> Response:
                             "application/x-subrip", headers={"Cache-Control": "no-cache"})
     try:
         used = await run_in_threadpool(load_lyrics, path)
-    except LyricsError as exc:  # pragma: no cover - the file is ours
+        given = path.with_name("lyrics.txt")  # the uploaded file, if there was one
+        used.format = (detect_format(decode_text(given.read_bytes())) if given.is_file()
+                       else "transcript")
+    except LyricsError as exc:  # pragma: no cover - the files are ours
         raise ApiError(500, "internal", exc.message) from None
     return JSONResponse(_lyrics_json(used))
 

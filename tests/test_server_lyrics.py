@@ -29,6 +29,7 @@ def test_a_job_with_lyrics_burns_and_serves_them(make_client, song):
     assert job["state"] == "succeeded", job
     used = client.get("/api/generate/lyrics", params={"job_id": body["job_id"]})
     assert used.status_code == 200
+    assert used.json()["format"] == "lrc"
     assert [(ln["text"], ln["start"]) for ln in used.json()["lines"]] == [
         ("Silver rivers under a violet sky", 0.5), ("Cold blue rain", 2.0)]
     vtt = client.get("/api/generate/lyrics", params={"job_id": body["job_id"], "format": "vtt"})

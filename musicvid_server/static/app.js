@@ -43,6 +43,8 @@ async function loadOptions() {
   fill($("genre"), opts.genre, "pop");
   fill($("style"), opts.style, "cinematic");
   fill($("palette"), opts.palette, "vibrant");
+  fill($("captions"), opts.captions || ["soft"], "soft");
+  $("form").dataset.maxLyricsBytes = opts.max_lyrics_bytes || 0;
   $("key-row").hidden = !opts.api_key_required;
   $("form").dataset.maxBytes = opts.max_upload_bytes;
 }
@@ -51,6 +53,44 @@ function formatEta(seconds) {
   if (seconds == null) return "";
   const s = Math.round(seconds);
   return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
+}
+
+function clock(seconds) {
+  if (seconds == null) return "";
+  const m = Math.floor(seconds / 60);
+  const s = (seconds - m * 60).toFixed(2).padStart(5, "0");
+  return `${String(m).padStart(2, "0")}:${s}`;
+}
+
+function showLyrics(lyrics) {
+  const lines = (lyrics && lyrics.lines) || [];
+  $("lyrics-used").hidden = lines.length === 0;
+  $("lyrics-format").textContent = lyrics ? `(${lyrics.format}${lyrics.timed ? "" : ", timed by transcription"})` : "";
+  $("lyrics-lines").replaceChildren(...lines.map((line) => {
+    const item = document.createElement("li");
+    const time = document.createElement("time");
+    time.textContent = clock(line.start);
+    item.append(time, " ", line.text);
+    return item;
+  }));
+}
+
+function loadLyrics(id) {
+  api(`/api/generate/lyrics?job_id=${encodeURIComponent(id)}`)
+    .then((lyrics) => {
+      showLyrics(lyrics);
+      const video = $("video");
+      if (!video.querySelector("track")) {
+        const track = document.createElement("track");
+        track.kind = "captions";
+        track.label = "Lyrics";
+        track.srclang = "en";
+        track.default = true;
+        track.src = withToken(`/api/generate/lyrics?job_id=${encodeURIComponent(id)}&format=vtt`);
+        video.append(track);
+      }
+    })
+    .catch(() => { /* no lyrics for this video */ });
 }
 
 function render(job) {
@@ -70,6 +110,7 @@ function render(job) {
       video.src = withToken(job.result_url);
       $("download").href = withToken(`${job.result_url}&download=1`);
       $("result").hidden = false;
+      loadLyrics(job.job_id);
     }
   }
   if (FINAL.includes(job.state)) {
@@ -122,7 +163,9 @@ function reset() {
   const video = $("video");
   video.pause();
   video.removeAttribute("src");
+  video.replaceChildren();
   video.load();
+  showLyrics(null);
   $("result").hidden = true;
   $("job").hidden = true;
   showError("");
@@ -144,9 +187,19 @@ async function submit(event) {
   data.append("audio", file, file.name);
   for (const name of ["genre", "style", "palette"]) data.append(name, $(name).value);
   if ($("seed").value.trim() !== "") data.append("seed", $("seed").value.trim());
+  const lyrics = $("lyrics").files[0];
+  const maxLyrics = Number($("form").dataset.maxLyricsBytes || 0);
+  if (lyrics && maxLyrics && lyrics.size > maxLyrics) {
+    showError(`The lyrics file is larger than the server's limit of ${Math.round(maxLyrics / 1024)} KB.`);
+    return;
+  }
+  if (lyrics) data.append("lyrics", lyrics, lyrics.name);
+  data.append("captions", $("captions").value);
   $("submit").disabled = true;
   try {
-    const { job_id } = await api("/api/generate/start", { method: "POST", body: data });
+    const started = await api("/api/generate/start", { method: "POST", body: data });
+    const job_id = started.job_id;
+    showLyrics(started.lyrics || null);
     render({ job_id, state: "queued", progress: 0, message: "uploaded", queue_position: null });
     follow(job_id);
   } catch (err) {
