@@ -181,63 +181,75 @@ class _Layout:
     y: int
 
 
-class _Sprite:
-    """One caption state: a rectangle of the frame with premultiplied colour and alpha."""
+class _Coverage:
+    """What every highlight state of one line shares: its alpha, at full and half size."""
 
-    def __init__(self, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int):
+    def __init__(self, alpha: np.ndarray, x: int, y: int):
         import numpy as np
 
         self.x, self.y = x, y
         self.h, self.w = alpha.shape
-        a = alpha.astype(np.uint16)
-        a += a >> 7  # 0..256
-        self.rgb_pre = (rgb.astype(np.uint16) * a[..., None])
-        self.rgb_inv = (256 - a)[..., None]
-        from ._video import rgb_to_i420
-
-        yuv = rgb_to_i420(np.ascontiguousarray(rgb))
+        self.alpha = alpha
+        self.inv = 255 - alpha
+        self.alpha3 = np.repeat(alpha[..., None], 3, axis=2)
+        self.inv3 = 255 - self.alpha3
         h2, w2 = self.h // 2, self.w // 2
-        ys = yuv[:self.h]
-        flat = yuv.reshape(-1)
-        n = self.h * self.w
-        us = flat[n:n + h2 * w2].reshape(h2, w2)
-        vs = flat[n + h2 * w2:n + 2 * h2 * w2].reshape(h2, w2)
-        a2 = alpha.reshape(h2, 2, w2, 2).astype(np.uint16).sum(axis=(1, 3)) // 4
-        a2 += a2 >> 7
-        self.y_pre = ys.astype(np.uint16) * a
-        self.y_inv = 256 - a
-        self.u_pre = us.astype(np.uint16) * a2
-        self.v_pre = vs.astype(np.uint16) * a2
-        self.c_inv = 256 - a2
+        self.alpha2 = ((alpha.reshape(h2, 2, w2, 2).astype(np.uint16).sum(axis=(1, 3)) + 2)
+                       >> 2).astype(np.uint8)
+        self.inv2 = 255 - self.alpha2
         rows = np.nonzero(alpha.max(axis=1))[0]
-        self.r0, self.r1 = (int(rows[0]) & ~1, min(self.h, (int(rows[-1]) + 2) & ~1)) \
-            if len(rows) else (0, 0)
+        self.r0, self.r1 = ((int(rows[0]) & ~1, min(self.h, (int(rows[-1]) + 2) & ~1))
+                            if len(rows) else (0, 0))
 
-    @staticmethod
-    def _blend(region: np.ndarray, pre: np.ndarray, inv: np.ndarray) -> None:
-        import numpy as np
 
-        acc = region.astype(np.uint16)
-        acc *= inv
-        acc += pre
-        acc >>= 8
-        region[...] = acc
+def _over(region: np.ndarray, pre: np.ndarray, inv: np.ndarray) -> None:
+    """``region = region × (255 − α)/255 + colour × α/255``, in place (OpenCV, uint8)."""
+    import cv2
+
+    cv2.add(cv2.multiply(region, inv, scale=1 / 255.0), pre, dst=region)
+
+
+class _Sprite:
+    """One caption state: its colour premultiplied by the line's alpha, in the layouts
+    asked for (computed on first use), and where it goes in the frame."""
+
+    def __init__(self, rgb: np.ndarray, cov: _Coverage):
+        self.cov = cov
+        self.rgb = rgb
+        self._rgb_pre: np.ndarray | None = None
+        self._yuv_pre: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def blend_rgb(self, frame: np.ndarray) -> None:
-        r0, r1 = self.r0, self.r1
-        region = frame[self.y + r0:self.y + r1, self.x:self.x + self.w]
-        self._blend(region, self.rgb_pre[r0:r1], self.rgb_inv[r0:r1])
+        import cv2
+
+        c = self.cov
+        if self._rgb_pre is None:
+            self._rgb_pre = cv2.multiply(self.rgb, c.alpha3, scale=1 / 255.0)
+        r0, r1 = c.r0, c.r1
+        _over(frame[c.y + r0:c.y + r1, c.x:c.x + c.w], self._rgb_pre[r0:r1], c.inv3[r0:r1])
 
     def blend_i420(self, frame: np.ndarray, width: int, height: int) -> None:
-        from ._video import i420_planes
+        import cv2
+        import numpy as np
 
+        from ._video import i420_planes, rgb_to_i420
+
+        c = self.cov
+        if self._yuv_pre is None:
+            flat = rgb_to_i420(np.ascontiguousarray(self.rgb)).reshape(-1)
+            n, q = c.h * c.w, (c.h // 2) * (c.w // 2)
+            half = (c.h // 2, c.w // 2)
+            self._yuv_pre = (
+                cv2.multiply(flat[:n].reshape(c.h, c.w), c.alpha, scale=1 / 255.0),
+                cv2.multiply(flat[n:n + q].reshape(half), c.alpha2, scale=1 / 255.0),
+                cv2.multiply(flat[n + q:n + 2 * q].reshape(half), c.alpha2, scale=1 / 255.0))
+        y_pre, u_pre, v_pre = self._yuv_pre
         yp, up, vp = i420_planes(frame, width, height)
-        r0, r1 = self.r0, self.r1
-        self._blend(yp[self.y + r0:self.y + r1, self.x:self.x + self.w],
-                    self.y_pre[r0:r1], self.y_inv[r0:r1])
-        c0, c1, cy, cx, cw = r0 // 2, r1 // 2, self.y // 2, self.x // 2, self.w // 2
-        self._blend(up[cy + c0:cy + c1, cx:cx + cw], self.u_pre[c0:c1], self.c_inv[c0:c1])
-        self._blend(vp[cy + c0:cy + c1, cx:cx + cw], self.v_pre[c0:c1], self.c_inv[c0:c1])
+        r0, r1 = c.r0, c.r1
+        _over(yp[c.y + r0:c.y + r1, c.x:c.x + c.w], y_pre[r0:r1], c.inv[r0:r1])
+        c0, c1, cy, cx, cw = r0 // 2, r1 // 2, c.y // 2, c.x // 2, c.w // 2
+        _over(up[cy + c0:cy + c1, cx:cx + cw], u_pre[c0:c1], c.inv2[c0:c1])
+        _over(vp[cy + c0:cy + c1, cx:cx + cw], v_pre[c0:c1], c.inv2[c0:c1])
 
 
 class CaptionBurner:
@@ -262,6 +274,7 @@ class CaptionBurner:
         self.shadow = max(1, self.size // 16)
         self._layouts: dict[int, _Layout] = {}
         self._sprites: dict[tuple[int, int], _Sprite] = {}
+        self._line_art: tuple[int, Any] | None = None
         self.sprites_drawn = 0
 
     # layout ------------------------------------------------------------------------------
@@ -325,11 +338,11 @@ class CaptionBurner:
         self._layouts[index] = lay
         return lay
 
-    def sprite(self, index: int, sung: int) -> _Sprite:
-        """The sprite of line ``index`` with its first ``sung`` words highlighted."""
-        key = (index, sung)
-        if key in self._sprites:
-            return self._sprites[key]
+    def _art(self, index: int) -> tuple[_Coverage, Any, list[tuple[int, int, int, int]]]:
+        """Line ``index`` drawn once: its coverage (outline, shadow and text), the text's
+        own coverage, and each word's box: the same for every highlight state."""
+        if self._line_art is not None and self._line_art[0] == index:
+            return self._line_art[1]  # type: ignore[no-any-return]
         import numpy as np
         from PIL import Image, ImageDraw, ImageFilter
 
@@ -338,28 +351,45 @@ class CaptionBurner:
         words = self.lyrics.lines[index].text.split()
         size = (lay.width, lay.height)
         outline = Image.new("L", size, 0)
-        hi = Image.new("L", size, 0)
-        plain = Image.new("L", size, 0)
-        d_out, d_hi, d_plain = ImageDraw.Draw(outline), ImageDraw.Draw(hi), ImageDraw.Draw(plain)
+        ink = Image.new("L", size, 0)
+        d_out, d_ink = ImageDraw.Draw(outline), ImageDraw.Draw(ink)
+        boxes = [(0, 0, 0, 0)] * len(words)
         for row in lay.rows:
             for k, x, y in row:
                 d_out.text((x, y), words[k], font=font, fill=255, stroke_width=self.stroke,
                            stroke_fill=255)
-                (d_hi if k < sung else d_plain).text((x, y), words[k], font=font, fill=255)
+                d_ink.text((x, y), words[k], font=font, fill=255)
+                x0, y0, x1, y1 = d_ink.textbbox((x, y), words[k], font=font)
+                boxes[k] = (max(0, int(x0) - 1), max(0, int(y0) - 1), int(x1) + 2, int(y1) + 2)
         shadow = outline.filter(ImageFilter.GaussianBlur(self.shadow))
-        o = np.asarray(outline, np.float32) / 255.0
-        fh = np.asarray(hi, np.float32) / 255.0
-        fp = np.asarray(plain, np.float32) / 255.0
-        s = np.roll(np.roll(np.asarray(shadow, np.float32) / 255.0, self.shadow, 0),
-                    self.shadow, 1) * 0.6
-        alpha = np.maximum(o, s)
-        ink = np.clip(fh + fp, 0.0, 1.0)
-        rgb = np.empty((lay.height, lay.width, 3), np.float32)
-        for c in range(3):
-            fill = (fh * HIGHLIGHT[c] + fp * TEXT[c]) / np.maximum(ink, 1e-6)
-            rgb[..., c] = OUTLINE[c] * (1 - ink) + fill * ink
-        a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        sp = _Sprite(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), a8, lay.x, lay.y)
+        s = np.asarray(shadow, np.uint16) * 3 // 5  # 60% opaque
+        s = np.roll(np.roll(s, self.shadow, 0), self.shadow, 1)
+        alpha = np.maximum(np.asarray(outline, np.uint16), s).astype(np.uint8)
+        ink8 = np.asarray(ink, np.uint8)
+        art = (_Coverage(alpha, lay.x, lay.y), np.repeat(ink8[..., None], 3, axis=2), boxes)
+        self._line_art = (index, art)
+        return art
+
+    def sprite(self, index: int, sung: int) -> _Sprite:
+        """The sprite of line ``index`` with its first ``sung`` words highlighted."""
+        key = (index, sung)
+        if key in self._sprites:
+            return self._sprites[key]
+        import cv2
+        import numpy as np
+
+        cov, ink3, boxes = self._art(index)
+        # the outline colour where there is no text, the fill colour where there is
+        fill = np.empty((cov.h, cov.w, 3), np.uint8)
+        fill[:] = TEXT
+        for x0, y0, x1, y1 in boxes[:sung]:
+            fill[y0:y1, x0:x1] = HIGHLIGHT
+        rgb = cv2.multiply(fill, ink3, scale=1 / 255.0)
+        if OUTLINE != (0, 0, 0):
+            edge = np.empty_like(fill)
+            edge[:] = OUTLINE
+            rgb = cv2.add(rgb, cv2.multiply(edge, 255 - ink3, scale=1 / 255.0))
+        sp = _Sprite(rgb, cov)
         if self._sprites and next(iter(self._sprites))[0] != index:
             self._sprites.clear()  # one line's sprites at a time: memory stays flat
         self._sprites[key] = sp

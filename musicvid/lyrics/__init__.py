@@ -10,9 +10,10 @@ from __future__ import annotations
 from .align import align_lyrics
 from .formats import decode_text, detect_format, load_lyrics, parse_lyrics
 from .imagery import STOP_WORDS, imagery, imagery_words, line_key
-from .storyboard import apply_lyrics, lyric_prompt, lyrics_of
+from .storyboard import apply_lyrics, lyric_prompt, lyrics_of, record_lyrics
 from .types import LyricLine, Lyrics, Word, format_time
 
 __all__ = ["STOP_WORDS", "LyricLine", "Lyrics", "Word", "align_lyrics", "apply_lyrics",
            "decode_text", "detect_format", "format_time", "imagery", "imagery_words",
-           "line_key", "load_lyrics", "lyric_prompt", "lyrics_of", "parse_lyrics"]
+           "line_key", "load_lyrics", "lyric_prompt", "lyrics_of", "parse_lyrics",
+           "record_lyrics"]

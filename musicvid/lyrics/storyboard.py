@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..config import RenderConfig
     from ..types import Analysis, Storyboard
 
-__all__ = ["apply_lyrics", "lyric_prompt", "lyrics_of"]
+__all__ = ["apply_lyrics", "lyric_prompt", "lyrics_of", "record_lyrics"]
 
 
 def lyric_prompt(section_prompt: str, line: str) -> str:
@@ -115,16 +115,22 @@ def apply_lyrics(board: Storyboard, analysis: Analysis, lyrics: Lyrics,
             distinct.add((prompt, seed))
             first_of[key] = (prompt, seed)
         shot.prompt, shot.seed = first_of[key]
+    record_lyrics(board, lyrics, cuts_moved=moved)
+    board.meta["keyframes"] = len({(s.prompt, s.seed) for s in board.shots})
+    board.validate()
+    return board
+
+
+def record_lyrics(board: Storyboard, lyrics: Lyrics, cuts_moved: int = 0) -> Storyboard:
+    """Write ``lyrics`` into ``board.meta["lyrics"]`` (what captions are drawn from)."""
     board.meta["lyrics"] = {
         "format": lyrics.format, "source": lyrics.source,
-        "word_times": lyrics.has_word_times, "cuts_moved": moved,
+        "word_times": lyrics.has_word_times, "cuts_moved": cuts_moved,
         "lines": [{"index": i, "text": ln.text, "start": round(ln.start, 4),
                    "end": round(ln.end, 4),
                    "words": [[w.text, round(w.start, 4), round(w.end, 4)] for w in ln.words]}
                   for i, ln in enumerate(lyrics.lines)],
     }
-    board.meta["keyframes"] = len({(s.prompt, s.seed) for s in board.shots})
-    board.validate()
     return board
 
 
