@@ -179,6 +179,7 @@ class _Layout:
     height: int
     x: int
     y: int
+    font: Any = None
 
 
 class _Coverage:
@@ -333,8 +334,7 @@ class CaptionBurner:
         box_w, box_h = min(box_w, self.width - x0), min(box_h, self.height - y0)
         box_w -= box_w % 2
         box_h -= box_h % 2
-        lay = _Layout(placed, box_w, box_h, x0, y0)
-        lay.font = font  # type: ignore[attr-defined]
+        lay = _Layout(placed, box_w, box_h, x0, y0, font)
         self._layouts[index] = lay
         return lay
 
@@ -347,7 +347,7 @@ class CaptionBurner:
         from PIL import Image, ImageDraw, ImageFilter
 
         lay = self.layout(index)
-        font = lay.font  # type: ignore[attr-defined]
+        font = lay.font
         words = self.lyrics.lines[index].text.split()
         size = (lay.width, lay.height)
         outline = Image.new("L", size, 0)

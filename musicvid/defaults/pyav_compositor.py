@@ -17,6 +17,10 @@ padded with silence to exactly the video's length. The MP4 gets ``+faststart``. 
 written under a temporary name, reopened and checked (streams, frame count, durations
 within a frame), then renamed into place.
 
+With lyrics in the storyboard (``meta["lyrics"]``), ``captions`` ``burn``/``both`` blends
+the caption sprites into the frames on their way to the encoder, and ``soft``/``both``
+adds a ``mov_text`` subtitle track (see :mod:`musicvid.captions`).
+
 Options: ``codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264, hevc),
 ``preset``, ``crf``, ``pix_fmt``, and the output size (``width``/``height``/``aspect``).
 Stage options: ``audio_mode`` (auto, copy, aac), ``audio_bitrate`` (bits/s),
