@@ -31,11 +31,12 @@ def make_lyrics(seconds: float):  # type: ignore[no-untyped-def]
     from musicvid.lyrics import LyricLine, Lyrics, Word
 
     lines, t, k = [], 0.5, 0
-    while t + 3.2 < seconds:
+    while t + 1.0 < seconds:
         words = []
         for j in range(8):
-            words.append(Word(WORDS[(k + j) % len(WORDS)], t + j * 0.4, t + (j + 1) * 0.4))
-        lines.append(LyricLine(" ".join(w.text for w in words), t, t + 3.2, words))
+            if t + (j + 1) * 0.4 <= seconds:
+                words.append(Word(WORDS[(k + j) % len(WORDS)], t + j * 0.4, t + (j + 1) * 0.4))
+        lines.append(LyricLine(" ".join(w.text for w in words), t, words[-1].end, words))
         t += 4.0
         k += 3
     return Lyrics(lines, "lrc")

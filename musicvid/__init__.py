@@ -6,17 +6,46 @@ that needs them runs.
 
 from __future__ import annotations
 
-from .config import (DEFAULT_SDXL_MODEL, DEFAULT_SVD_MODEL, Genre, Palette, Profile,
-                     RenderConfig, Style, parse_fps)
-from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, InvalidOptionError,
-                     LyricsError, MissingDependencyError, ModelLoadError, MusicVidError, OutputError,
-                     RenderCancelled, StoryboardError, UnknownStageError)
+from .config import (
+                     DEFAULT_SDXL_MODEL,
+                     DEFAULT_SVD_MODEL,
+                     Genre,
+                     Palette,
+                     Profile,
+                     RenderConfig,
+                     Style,
+                     parse_fps,
+)
+from .errors import (
+                     AudioDecodeError,
+                     AudioError,
+                     AudioNotFoundError,
+                     InvalidOptionError,
+                     LyricsError,
+                     MissingDependencyError,
+                     ModelLoadError,
+                     MusicVidError,
+                     OutputError,
+                     PluginError,
+                     RenderCancelled,
+                     StageError,
+                     StoryboardError,
+                     UnknownStageError,
+)
 from .hookspecs import hookimpl
 from .pipeline import Pipeline, RenderResult, analyze, render
 from .planning import plan
 from .plugins import StageEntry, get_plugin_manager, get_stage, list_stages
-from .protocols import (Analyzer, CompositeResult, Compositor, KeyframeGenerator,
-                        MotionGenerator, ProgressCallback, StageContext, Transcriber)
+from .protocols import (
+                     Analyzer,
+                     CompositeResult,
+                     Compositor,
+                     KeyframeGenerator,
+                     MotionGenerator,
+                     ProgressCallback,
+                     StageContext,
+                     Transcriber,
+)
 from .types import Analysis, Clip, Keyframe, Section, Shot, Storyboard, frame_count_for
 
 __version__ = "0.1.0"
@@ -42,6 +71,7 @@ __all__ = [
     "MotionGenerator",
     "MusicVidError",
     "OutputError",
+    "PluginError",
     "Palette",
     "Pipeline",
     "Profile",
@@ -52,6 +82,7 @@ __all__ = [
     "Section",
     "Shot",
     "StageContext",
+    "StageError",
     "StageEntry",
     "Storyboard",
     "StoryboardError",

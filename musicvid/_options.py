@@ -8,12 +8,15 @@ and rejects a misspelt name with the list of valid ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
 
 from .errors import InvalidOptionError
 
-__all__ = ["Opt", "parse_bool", "stage_options"]
+__all__ = ["Opt", "option_table", "parse_bool", "parse_stage_options", "stage_option",
+           "stage_options"]
+
+T = TypeVar("T")
 
 
 def parse_bool(value: object) -> bool:
@@ -76,3 +79,45 @@ def non_negative_float(value: object) -> float:
     if not v >= 0:
         raise ValueError(value)
     return v
+
+
+# -- typed stage options: a dataclass per stage (``Stage.Options``) --------------------------
+
+def stage_option(default: Any, parse: Callable[[Any], Any] | None = None, hint: str = "",
+                 choices: tuple[str, ...] | None = None, help: str = "", key: bool = True) -> Any:
+    """A field of a stage's ``Options`` dataclass: its default, how a given value is
+    parsed (default: by the default's type), the hint for errors, the allowed choices.
+    ``key=False`` keeps it out of the cache keys (it changes how, not what: offload...)."""
+    if parse is None and choices is None:
+        parse = _parser_for(default)
+    spec = Opt(default, parse or str, hint, choices)
+    return field(default=default, metadata={"musicvid_stage_option": spec, "help": help,
+                                            "key": key})
+
+
+def _parser_for(default: Any) -> Callable[[Any], Any]:
+    if isinstance(default, bool):
+        return parse_bool
+    if isinstance(default, int):
+        return lambda v: v if isinstance(v, int) and not isinstance(v, bool) else int(str(v), 10)
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def option_table(cls: type) -> dict[str, Opt]:
+    """An ``Options`` dataclass -> ``{field: Opt}`` (fields without :func:`stage_option`
+    parse by their default's type)."""
+    out: dict[str, Opt] = {}
+    for f in fields(cls):
+        spec = f.metadata.get("musicvid_stage_option")
+        if spec is None:
+            default = f.default if f.default is not MISSING else None
+            spec = Opt(default, _parser_for(default))
+        out[f.name] = spec
+    return out
+
+
+def parse_stage_options(options: Mapping[str, Any], prefix: str, cls: type[T]) -> T:
+    """The ``prefix_*`` entries of ``options`` as an instance of the dataclass ``cls``."""
+    return cls(**stage_options(options, prefix, option_table(cls)))

@@ -17,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BudgetPlan", "Costs", "choose", "measure_encode_fps"]
+__all__ = ["BudgetPlan", "Costs", "choose", "fit_budget", "measure_encode_fps"]
 
 
 @dataclass
@@ -134,3 +134,48 @@ def measure_encode_fps(width: int, height: int, preset: str, crf: int, frames: i
     finally:
         out.close()
     return frames / max(dt, 1e-6)
+
+
+def fit_budget(pipe: Any, analysis: Any, started: float) -> tuple[BudgetPlan, Any] | None:
+    """Fit ``pipe.config.time_budget`` minutes: calibrate the keyframe stage (cached per
+    machine and model), measure the encoder, and choose keyframes, steps and size.
+    Returns the plan and the config it makes, or ``None`` when the keyframe stage has no
+    costs to fit (it has no ``calibrate``)."""
+    import os
+
+    from . import cache_keys, planning
+    from .types import frame_count_for
+
+    ctx = pipe._ctx("budget")
+    gen = pipe.stage("keyframes")
+    calibrate = getattr(gen, "calibrate", None)
+    if calibrate is None:
+        log.info("the %s keyframe stage has no costs to fit a time budget to", gen.name)
+        return None
+    c = pipe.config
+    key = cache_keys.calibration_key(pipe.stage_identity("keyframes", ctx), c.device,
+                                     os.cpu_count())
+    measured = pipe.cache.get_json("calibration", key)
+    if measured is None:
+        ctx.progress(0, 1, "measuring this machine's speed")
+        measured = calibrate(ctx)
+        pipe.cache.put_json("calibration", key, measured)
+    measured["load_s"] = 0.0  # whatever loading took is already in the elapsed time
+    costs = Costs(**measured)
+    n_frames = frame_count_for(analysis.duration, c.fps)
+    other = n_frames / measure_encode_fps(c.width, c.height, c.preset, c.crf)
+    # the unconstrained plan tells how many keyframes the song could use
+    full = planning.plan(analysis, c.replace(time_budget=None, max_keyframes=None))
+    most = len({(s.prompt, s.negative_prompt, s.seed) for s in full.shots})
+    fewest = len({sec.group for sec in analysis.sections}) or 1
+    elapsed = time.perf_counter() - started
+    plan = choose(c.time_budget * 60.0 - elapsed, costs, steps=c.steps,
+                  width=c.keyframe_width, height=c.keyframe_height, min_keyframes=fewest,
+                  max_keyframes=most, other_s=other,
+                  min_steps=c.steps if c.few_step else None)
+    plan.estimate_s += elapsed
+    config = c.replace(max_keyframes=plan.keyframes, steps=plan.steps,
+                       keyframe_width=plan.width, keyframe_height=plan.height)
+    ctx.progress(1, 1, plan.summary())
+    log.info("time budget %.0f min: %s", c.time_budget, plan.summary())
+    return plan, config

@@ -26,6 +26,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import CAPTION_MODES
+from .config import _caption_mode as caption_mode
 from .errors import InvalidOptionError
 from .lyrics.storyboard import lyrics_of
 from .lyrics.types import Lyrics
@@ -41,7 +43,6 @@ __all__ = ["CAPTION_MODES", "DEFAULT_FONT", "HIGHLIGHT", "CaptionBurner", "Capti
 
 log = logging.getLogger(__name__)
 
-CAPTION_MODES = ("soft", "burn", "both", "none")
 DEFAULT_FONT = Path(__file__).parent / "fonts" / "DejaVuSans-Bold.ttf"
 TEXT = (255, 255, 255)
 HIGHLIGHT = (255, 210, 60)
@@ -49,14 +50,6 @@ OUTLINE = (0, 0, 0)
 SAFE = 0.10  # title-safe margin on every side, as a fraction of width/height
 FONT_SCALE = 0.055  # font size as a fraction of the frame's short side
 MAX_ROWS = 3
-
-
-def caption_mode(value: object) -> str:
-    """Check a ``captions`` value: soft, burn, both or none."""
-    text = str(value if value is not None else "soft").strip().lower()
-    if text not in CAPTION_MODES:
-        raise InvalidOptionError("captions", value, list(CAPTION_MODES))
-    return text
 
 
 def _frame(t: float, fps: Fraction, n: int) -> int:

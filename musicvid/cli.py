@@ -1,4 +1,5 @@
-"""The ``musicvid`` command: render, plan, analyze, plugins, serve."""
+"""The ``musicvid`` command: render, plan, analyze, plugins (and ``serve`` from the
+bundled server's ``register_commands`` hook)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Genre, Palette, Profile, RenderConfig, Style
+from .config import RenderConfig
 from .errors import MusicVidError, OutputError
+from .options import add_options, config_from_args
 
 log = logging.getLogger("musicvid.cli")
 
@@ -55,114 +57,8 @@ class _Progress:
             self.bar = None
 
 
-def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--genre", choices=Genre.values(), default=None)
-    p.add_argument("--style", choices=Style.values(), default=None)
-    p.add_argument("--palette", choices=Palette.values(), default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--profile", choices=Profile.values(), default=None,
-                   help="cpu (default; SOTA_CPU_ONLY=1) or gpu (SOTA_CPU_ONLY=0)")
-    p.add_argument("--fps", default=None, help="frames per second: 24, 25, 30, 29.97, 30000/1001")
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--height", type=int, default=None)
-    p.add_argument("--keyframe-width", type=int, default=None)
-    p.add_argument("--keyframe-height", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="diffusion steps per keyframe")
-    p.add_argument("--sdxl-model", default=None,
-                   help="hub id or local directory (env MUSICVID_SDXL_MODEL)")
-    p.add_argument("--svd-model", default=None,
-                   help="hub id or local directory (env MUSICVID_SVD_MODEL)")
-    p.add_argument("--few-step", default=None, choices=["turbo", "lightning", "lcm"],
-                   help="few-step sampling for SDXL-Turbo / SDXL-Lightning / LCM(-LoRA) models")
-    p.add_argument("--lora", default=None, help="a LoRA (hub id, file or folder) for SDXL")
-    p.add_argument("--tiny-vae", default=None,
-                   help="decode with an AutoencoderTiny, e.g. madebyollin/taesdxl "
-                        "(env MUSICVID_TINY_VAE)")
-    p.add_argument("--refiner-model", default=None,
-                   help="an SDXL refiner hub id or folder (env MUSICVID_REFINER_MODEL)")
-    p.add_argument("--cpu-offload", action="store_const", const=True, default=None,
-                   help="model CPU offload (GPUs with little memory)")
-    p.add_argument("--compile", action="store_const", const=True, default=None,
-                   help="torch.compile the UNet (GPU)")
-    p.add_argument("--batch-size", type=int, default=None, help="keyframes per diffusion call")
-    p.add_argument("--images", type=Path, default=None,
-                   help="folder of your pictures (with --keyframes images)")
-    p.add_argument("--image-order", choices=["order", "energy"], default=None,
-                   help="assign pictures in name order or by brightness to fit the energy")
-    p.add_argument("--init-images", type=Path, default=None,
-                   help="restyle these pictures with SDXL img2img")
-    p.add_argument("--strength", type=float, default=None,
-                   help="img2img strength, 0..1 (default 0.5)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
-                   help="fit keyframe count, steps and size to this many minutes")
-    p.add_argument("--analyzer", default=None, help="analyzer stage name")
-    p.add_argument("--keyframes", default=None, help="keyframe stage name (default sdxl)")
-    p.add_argument("--motion", default=None, help="motion stage name (default kenburns)")
-    p.add_argument("--compositor", default=None, help="compositor stage name")
-    p.add_argument("--codec", default=None,
-                   help="video encoder: libx264 (default), libx265, h264_nvenc, hevc_nvenc")
-    p.add_argument("--preset", default=None, help="encoder speed preset (default veryfast)")
-    p.add_argument("--crf", type=int, default=None, help="quality, 0-51 (default 20)")
-    p.add_argument("--pix-fmt", default=None, help="pixel format (default yuv420p)")
-    p.add_argument("--aspect", default=None,
-                   help="16:9 (default), 9:16, 1:1...: reframes the video, no letterbox")
-    p.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
-                   help="a stage option, e.g. svd_steps=12 or kenburns_backend=opencv "
-                        "(repeatable; see docs)")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="stage cache (env MUSICVID_CACHE_DIR)")
-    p.add_argument("--no-cache", action="store_true", help="do not reuse or keep results")
-    p.add_argument("--max-keyframes", type=int, default=None,
-                   help="distinct keyframes at most; further shots reuse their section's")
-    p.add_argument("--pulse", type=float, default=None, metavar="S",
-                   help="pulse on downbeats: strength 0..1, scaled by the energy (default 0)")
-    p.add_argument("--crossfade-frames", type=int, default=None,
-                   help="crossfade at section changes, in frames (0: hard cut)")
-    p.add_argument("--grade", type=float, default=None,
-                   help="palette colour grade strength on keyframes, 0 (off) to 1 (default)")
-    p.add_argument("--lyrics", type=Path, default=None, metavar="FILE",
-                   help="the song's words: .lrc (word times too), .srt, .vtt or plain text")
-    p.add_argument("--transcribe", action="store_const", const=True, default=None,
-                   help="transcribe the words from the audio (Whisper)")
-    p.add_argument("--transcriber", default=None, help="transcriber stage name (default whisper)")
-    p.add_argument("--whisper-model", default=None,
-                   help="Whisper hub id or folder (env MUSICVID_WHISPER_MODEL)")
-    p.add_argument("--captions", default=None, choices=["soft", "burn", "both", "none"],
-                   help="lyric captions: soft (default: .srt/.vtt and an MP4 track), burn, "
-                        "both, none")
-    p.add_argument("--caption-font", type=Path, default=None, metavar="TTF",
-                   help="font for burned-in captions (default: bundled DejaVu Sans Bold)")
-
-
 def _config(args: argparse.Namespace) -> RenderConfig:
-    keys = ["genre", "style", "palette", "seed", "fps", "width", "height", "keyframe_width",
-            "keyframe_height", "steps", "sdxl_model", "svd_model", "analyzer", "keyframes",
-            "motion", "compositor", "cache_dir", "few_step", "lora", "tiny_vae",
-            "refiner_model", "cpu_offload", "compile", "batch_size", "images", "image_order",
-            "init_images", "strength", "max_keyframes", "time_budget", "pulse",
-            "crossfade_frames", "grade", "lyrics", "transcribe", "transcriber", "whisper_model",
-            "captions", "caption_font"]
-    overrides = {k: getattr(args, k, None) for k in keys}
-    overrides.update({k: getattr(args, k, None) for k in ("codec", "preset", "crf", "pix_fmt",
-                                                          "aspect")})
-    if getattr(args, "option", None):
-        overrides["options"] = _stage_options(args.option)
-    if getattr(args, "no_cache", False):
-        overrides["use_cache"] = False
-    return RenderConfig.create(profile=getattr(args, "profile", None), **overrides)
-
-
-def _stage_options(items: list[str]) -> dict[str, Any]:
-    """``["svd_steps=12", ...]`` -> ``{"svd_steps": "12"}`` (stages parse the values)."""
-    from .errors import InvalidOptionError
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidOptionError("--option", item, hint="KEY=VALUE, e.g. svd_steps=12")
-        out[key.strip().replace("-", "_")] = value.strip()
-    return out
+    return config_from_args(args)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -257,12 +153,31 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_option_rows(factory: Any) -> list[dict[str, Any]]:
+    """``--option`` keys of a stage class: key, default, choices, help."""
+    import dataclasses
+
+    from ._options import option_table
+
+    groups = getattr(factory, "option_groups", None)
+    rows = []
+    for prefix, cls in (groups() if callable(groups) and isinstance(factory, type) else {}).items():
+        table = option_table(cls)
+        for f in dataclasses.fields(cls):
+            opt = table[f.name]
+            rows.append({"key": f"{prefix}_{f.name}", "default": opt.default,
+                         "choices": list(opt.choices) if opt.choices else None,
+                         "help": f.metadata.get("help") or opt.hint})
+    return rows
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import list_stages
 
     rows = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
              "package": e.distribution or ("musicvid (built in)"
-                                           if e.plugin.startswith("musicvid.") else "")}
+                                           if e.plugin.startswith("musicvid.") else ""),
+             **({"options": _stage_option_rows(e.factory)} if args.options else {})}
             for e in list_stages()]
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -270,13 +185,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for r in rows:
             sys.stdout.write(f"{r['kind']:<11} {r['name']:<16} {r['plugin']}"
                              f"{'  [' + r['package'] + ']' if r['package'] else ''}\n")
+            for o in r.get("options", []):
+                kv = f"{o['key']}={o['default']}"
+                allowed = f"({'|'.join(o['choices'])}) " if o["choices"] else ""
+                sys.stdout.write(f"    --option {kv:<30} {allowed}{o['help']}\n")
     return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from musicvid_server.__main__ import serve
-
-    return serve(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.add_argument("--contact-sheet", type=Path, default=None, metavar="PNG",
                    help="also draw the keyframes in a grid with times, sections, prompts")
-    _add_render_options(r)
+    add_options(r)
     r.set_defaults(func=cmd_render)
 
     pn = sub.add_parser("plan", help="plan the storyboard of AUDIO (JSON, editable)",
@@ -305,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to write the plan (default: standard output)")
     pn.add_argument("--contact-sheet", type=Path, default=None, metavar="PNG",
                     help="draw the plan, with the keyframes already in the cache")
-    _add_render_options(pn)
+    add_options(pn)
     pn.set_defaults(func=cmd_plan)
 
     a = sub.add_parser("analyze", help="print the analysis of AUDIO as JSON", parents=[common])
@@ -314,19 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                    help="also draw waveform, energy, beats, downbeats and sections "
                         "(needs matplotlib: pip install 'musicvid[plot]')")
-    _add_render_options(a)
+    add_options(a)
     a.set_defaults(func=cmd_analyze)
 
     pl = sub.add_parser("plugins", help="list registered stages and where they come from", parents=[common])
     pl.add_argument("--json", action="store_true")
+    pl.add_argument("--options", action="store_true",
+                    help="also list each stage's --option keys, defaults and choices")
     pl.set_defaults(func=cmd_plugins)
 
-    from musicvid_server.settings import add_server_options  # light: no Starlette
+    from .plugins import get_plugin_manager
 
-    sv = sub.add_parser("serve", help="run the web page and job API on http://localhost:8000",
-                        parents=[common])
-    add_server_options(sv)
-    sv.set_defaults(func=cmd_serve)
+    # more subcommands from plugins: the bundled server adds `musicvid serve`
+    get_plugin_manager().hook.register_commands(subparsers=sub, parents=[common])
     return p
 
 

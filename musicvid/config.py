@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidOptionError
+from ._options import parse_bool
+from .options import env_values, integer, option
+from .paths import default_cache_dir
 
 __all__ = [
     "DEFAULT_SDXL_MODEL",
@@ -102,6 +105,17 @@ class Profile(_Choice):
     GPU = "gpu"
 
 
+CAPTION_MODES = ("soft", "burn", "both", "none")
+
+
+def _caption_mode(value: object) -> str:
+    """Check a ``captions`` value: soft, burn, both or none (docs/lyrics.md)."""
+    text = str(value if value is not None else "soft").strip().lower()
+    if text not in CAPTION_MODES:
+        raise InvalidOptionError("captions", value, list(CAPTION_MODES))
+    return text
+
+
 def parse_fps(value: object) -> Fraction:
     """``30``, ``"29.97"``, ``"30000/1001"`` or a Fraction -> an exact positive Fraction.
 
@@ -126,25 +140,6 @@ def parse_fps(value: object) -> Fraction:
 
 def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
-
-
-def _user_dir(env: str, windows: str, xdg_env: str, xdg_default: Path, posix: str) -> Path:
-    """A per-user folder: ``$env`` if set, else ``%LOCALAPPDATA%/musicvid/<windows>`` on
-    Windows, else ``$xdg_env`` (or ``xdg_default``) ``/<posix>``."""
-    value = os.environ.get(env)
-    if value:
-        return Path(value).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "musicvid" / windows
-    xdg = os.environ.get(xdg_env)
-    return (Path(xdg) if xdg else xdg_default) / posix
-
-
-def default_cache_dir() -> Path:
-    """``MUSICVID_CACHE_DIR``, else the platform's user cache folder."""
-    return _user_dir("MUSICVID_CACHE_DIR", "Cache", "XDG_CACHE_HOME", Path.home() / ".cache",
-                    "musicvid")
 
 
 def _env_flag(name: str) -> bool | None:
@@ -178,66 +173,117 @@ class RenderConfig:
     default, or from ``SOTA_CPU_ONLY``) and environment variables, then your overrides.
     """
 
-    genre: Genre = Genre.POP
-    style: Style = Style.CINEMATIC
-    palette: Palette = Palette.VIBRANT
-    seed: int = 0
-    profile: Profile = Profile.CPU
-    fps: Fraction = Fraction(30)
-    width: int = 1280
-    height: int = 720
-    keyframe_width: int = 768
-    keyframe_height: int = 432
-    steps: int = 18
-    guidance_scale: float = 6.0
-    device: str = "cpu"
-    dtype: str = "float32"
-    sdxl_model: str = DEFAULT_SDXL_MODEL
-    svd_model: str = DEFAULT_SVD_MODEL
-    analyzer: str = "librosa"
-    keyframes: str = "sdxl"
-    motion: str = "kenburns"
-    compositor: str = "pyav"
-    cache_dir: Path | None = None
-    use_cache: bool = True
+    # -- what the video is (each server job sets these) ------------------------------------
+    genre: Genre = option(Genre.POP, scope="job", choices=Genre.values,
+                          help="music genre: picks the visual world of the prompts")
+    style: Style = option(Style.CINEMATIC, scope="job", choices=Style.values,
+                          help="visual style of the prompts")
+    palette: Palette = option(Palette.VIBRANT, scope="job", choices=Palette.values,
+                              help="colour palette of the prompts and the grade")
+    seed: int = option(0, scope="job", type=integer, hint="an integer from 0 to 4294967295",
+                       help="same seed + song + options = same video")
+    # -- how this machine renders -----------------------------------------------------------
+    profile: Profile = option(Profile.CPU, choices=Profile.values,
+                              help="cpu (default; SOTA_CPU_ONLY=1) or gpu (SOTA_CPU_ONLY=0)")
+    fps: Fraction = option(Fraction(30),
+                           help="frames per second: 24, 25, 30, 29.97, 30000/1001")
+    width: int = option(1280, type=integer, help="output width in pixels")
+    height: int = option(720, type=integer, help="output height in pixels")
+    keyframe_width: int = option(768, type=integer, help="keyframe width in pixels")
+    keyframe_height: int = option(432, type=integer, help="keyframe height in pixels")
+    steps: int = option(18, type=integer, help="diffusion steps per keyframe")
+    guidance_scale: float = option(6.0, type=float, cli=False,
+                                   help="classifier-free guidance of the keyframe model")
+    device: str = option("cpu", cli=False, help="torch device of the models")
+    dtype: str = option("float32", cli=False, help="torch dtype of the models")
+    sdxl_model: str = option(DEFAULT_SDXL_MODEL, env="MUSICVID_SDXL_MODEL",
+                             help="SDXL hub id or local directory")
+    svd_model: str = option(DEFAULT_SVD_MODEL, env="MUSICVID_SVD_MODEL",
+                            help="SVD hub id or local directory")
+    analyzer: str = option("librosa", help="analyzer stage name")
+    keyframes: str = option("sdxl", help="keyframe stage name (default sdxl)")
+    motion: str = option("kenburns", help="motion stage name (default kenburns)")
+    compositor: str = option("pyav", help="compositor stage name")
+    cache_dir: Path | None = option(None, type=Path,
+                                    help="stage cache (env MUSICVID_CACHE_DIR)")
+    use_cache: bool = option(True, cli=False, help="reuse and keep stage results "
+                                                    "(--no-cache turns it off)")
     # encoding: the compositor checks codec/pix_fmt against what this machine can open
-    codec: str = "libx264"  # libx264, libx265, h264_nvenc, hevc_nvenc (h264/hevc aliases)
-    pix_fmt: str = "yuv420p"
-    aspect: str | None = None  # "16:9", "9:16", "1:1"...: reframes width×height (and keyframes)
-    crf: int = 20
-    preset: str = "veryfast"
+    codec: str = option("libx264", help="video encoder: libx264 (default), libx265, "
+                                        "h264_nvenc, hevc_nvenc")
+    pix_fmt: str = option("yuv420p", help="pixel format (default yuv420p)")
+    aspect: str | None = option(None, help="16:9 (default), 9:16, 1:1...: reframes the "
+                                           "video, no letterbox")
+    crf: int = option(20, type=integer, help="quality, 0-51 (default 20)")
+    preset: str = option("veryfast", help="encoder speed preset (default veryfast)")
     # keyframe generation (SDXL)
-    few_step: str | None = None  # turbo | lightning | lcm
-    lora: str | None = None  # a LoRA (hub id or file/dir) fused into the SDXL UNet
-    tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesdxl) to decode
-    refiner_model: str | None = None  # an SDXL refiner run on the last refiner_fraction
-    refiner_fraction: float = 0.2
-    cpu_offload: bool = False  # model CPU offload for small-VRAM cards
-    compile: bool = False  # torch.compile the UNet (GPU)
-    batch_size: int = 1  # keyframes per diffusion call
-    images: Path | None = None  # a folder of the user's pictures (keyframes=images)
-    image_order: str = "order"  # order | energy
-    init_images: Path | None = None  # img2img from these pictures
-    strength: float = 0.5  # img2img strength
-    time_budget: float | None = None  # minutes: choose keyframes/steps/size to fit
+    few_step: str | None = option(None, choices=tuple(FEW_STEP_PRESETS),
+                                  help="few-step sampling for SDXL-Turbo / SDXL-Lightning / "
+                                       "LCM(-LoRA) models")
+    lora: str | None = option(None, help="a LoRA (hub id, file or folder) for SDXL")
+    tiny_vae: str | None = option(None, env="MUSICVID_TINY_VAE",
+                                  help="decode with an AutoencoderTiny, e.g. madebyollin/taesdxl")
+    refiner_model: str | None = option(None, env="MUSICVID_REFINER_MODEL",
+                                       help="an SDXL refiner hub id or folder")
+    refiner_fraction: float = option(0.2, type=float, cli=False,
+                                     help="share of the steps the refiner runs")
+    cpu_offload: bool = option(False, flag_only=True,
+                               help="model CPU offload (GPUs with little memory)")
+    compile: bool = option(False, flag_only=True, help="torch.compile the UNet (GPU)")
+    batch_size: int = option(1, type=integer, help="keyframes per diffusion call")
+    images: Path | None = option(None, type=Path,
+                                 help="folder of your pictures (with --keyframes images)")
+    image_order: str = option("order", choices=("order", "energy"),
+                              help="assign pictures in name order or by brightness to fit "
+                                   "the energy")
+    init_images: Path | None = option(None, type=Path,
+                                      help="restyle these pictures with SDXL img2img")
+    strength: float = option(0.5, type=float, help="img2img strength, 0..1 (default 0.5)")
+    time_budget: float | None = option(None, type=float, metavar="MINUTES",
+                                       help="fit keyframe count, steps and size to this many "
+                                            "minutes")
     # where the work runs
-    executor: str = "local"  # local | ray
-    ray_address: str | None = None  # None: start or join a local Ray instance
-    ray_workers: int | None = None  # None: one per GPU in the cluster
-    ray_gpus_per_worker: float = 1.0
-    options: dict[str, Any] = field(default_factory=dict)
+    executor: str = option("local", env="MUSICVID_EXECUTOR", cli=False,
+                           help="where stages run: local or ray")
+    ray_address: str | None = option(None, env="MUSICVID_RAY_ADDRESS", cli=False,
+                                     help="a Ray cluster to join (sets the ray executor); "
+                                          "none: start or join a local Ray")
+    ray_workers: int | None = option(None, cli=False,
+                                     help="Ray actors; none: one per GPU in the cluster")
+    ray_gpus_per_worker: float = option(1.0, cli=False, help="GPUs each Ray actor holds")
+    options: dict[str, Any] = option(cli=False, default_factory=dict,
+                                     help="stage options, STAGE_KEY -> value (--option)")
     # storyboard (docs/storyboard.md)
-    max_keyframes: int | None = None  # distinct keyframes at most; None: no limit
-    pulse: float = 0.0  # downbeat pulse strength 0..1, scaled by energy; 0: off
-    crossfade_frames: int | None = None  # at section changes; None: about 1/6 s; 0: cut
-    grade: float = 1.0  # palette colour grade on keyframes, 0 (off) .. 1 (full)
+    max_keyframes: int | None = option(None, type=integer,
+                                       help="distinct keyframes at most; further shots reuse "
+                                            "their section's")
+    pulse: float = option(0.0, type=float, metavar="S",
+                          help="pulse on downbeats: strength 0..1, scaled by the energy "
+                               "(default 0)")
+    crossfade_frames: int | None = option(None, type=integer,
+                                          help="crossfade at section changes, in frames "
+                                               "(0: hard cut)")
+    grade: float = option(1.0, type=float,
+                          help="palette colour grade strength on keyframes, 0 (off) to 1 "
+                               "(default)")
     # lyrics and captions (docs/lyrics.md)
-    lyrics: Path | None = None  # .lrc, .srt, .vtt or plain text (aligned by transcription)
-    transcribe: bool = False  # transcribe the words from the audio (whisper)
-    transcriber: str = "whisper"  # transcriber stage name
-    whisper_model: str | None = None  # hub id or folder; None: the profile's model
-    captions: str = "soft"  # soft | burn | both | none
-    caption_font: Path | None = None  # a TTF/OTF for burned-in captions; None: bundled
+    lyrics: Path | None = option(None, type=Path, scope="job", metavar="FILE", form=False,
+                                 help="the song's words: .lrc (word times too), .srt, .vtt "
+                                      "or plain text (timed by transcribing the song)")
+    transcribe: bool = option(False, scope="job", flag_only=True, type=parse_bool,
+                              hint="1 or 0", help="transcribe the words from the audio "
+                                                  "(Whisper) when no timed lyrics are given")
+    captions: str = option("soft", scope="job", choices=CAPTION_MODES,
+                           help="lyric captions: soft (default: .srt/.vtt and an MP4 "
+                                "subtitle track), burn (drawn into the picture), both, none")
+    transcriber: str = option("whisper", help="transcriber stage name (default whisper)")
+    whisper_model: str | None = option(None, env="MUSICVID_WHISPER_MODEL",
+                                       help="Whisper hub id or folder (default: "
+                                            "openai/whisper-base; gpu profile: "
+                                            "openai/whisper-large-v3-turbo)")
+    caption_font: Path | None = option(None, type=Path, metavar="TTF",
+                                       help="font of burned-in captions (default: the "
+                                            "bundled DejaVu Sans Bold)")
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -286,9 +332,7 @@ class RenderConfig:
         self._check_lyrics_options()
 
     def _check_lyrics_options(self) -> None:
-        from .captions import caption_mode
-
-        self.captions = caption_mode(self.captions)
+        self.captions = _caption_mode(self.captions)
         for name in ("lyrics", "caption_font"):
             v = getattr(self, name)
             if v is not None:
@@ -348,21 +392,9 @@ class RenderConfig:
             profile = Profile.GPU if cpu_only is False else Profile.CPU
         prof = Profile.parse(profile)
         values: dict[str, Any] = dict(_PROFILES[prof], profile=prof)
-        if os.environ.get("MUSICVID_SDXL_MODEL"):
-            values["sdxl_model"] = os.environ["MUSICVID_SDXL_MODEL"]
-        if os.environ.get("MUSICVID_SVD_MODEL"):
-            values["svd_model"] = os.environ["MUSICVID_SVD_MODEL"]
-        if os.environ.get("MUSICVID_RAY_ADDRESS"):
-            values["executor"] = "ray"
-            values["ray_address"] = os.environ["MUSICVID_RAY_ADDRESS"]
-        if os.environ.get("MUSICVID_EXECUTOR"):
-            values["executor"] = os.environ["MUSICVID_EXECUTOR"]
-        if os.environ.get("MUSICVID_TINY_VAE"):
-            values["tiny_vae"] = os.environ["MUSICVID_TINY_VAE"]
-        if os.environ.get("MUSICVID_REFINER_MODEL"):
-            values["refiner_model"] = os.environ["MUSICVID_REFINER_MODEL"]
-        if os.environ.get("MUSICVID_WHISPER_MODEL"):
-            values["whisper_model"] = os.environ["MUSICVID_WHISPER_MODEL"]
+        values.update(env_values())
+        if values.get("ray_address") and "MUSICVID_EXECUTOR" not in os.environ:
+            values["executor"] = "ray"  # a Ray address alone means: run on that cluster
         known = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
             if key not in known:

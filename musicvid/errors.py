@@ -14,15 +14,22 @@ to do about it::
     ├── MissingDependencyError                  an optional extra (torch, ray...) is missing
     ├── ModelLoadError                          weights not found / gated / offline
     ├── RenderCancelled                         the caller asked to stop
-    └── OutputError                             the written video failed validation
+    ├── OutputError                             the written video failed validation
+    ├── PluginError                             a plugin registered a broken stage
+    └── StageError                              a stage raised something else (wrapped)
 
-Errors carry context where it helps: ``stage`` (analyze/plan/keyframes/motion/composite)
-and ``plugin`` (the stage's registered name).
+Errors carry context where it helps: ``stage`` (analyze/plan/keyframes/motion/composite),
+``plugin`` (the stage's registered name) and ``retryable``: whether trying the same job
+again can help (out of memory, a lost worker, a transient I/O error: yes; bad input, a
+plugin's bug: no). :func:`tagged` is the one place foreign errors are translated.
+
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import errno
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "AudioDecodeError",
@@ -34,20 +41,29 @@ __all__ = [
     "ModelLoadError",
     "MusicVidError",
     "OutputError",
+    "PluginError",
     "RenderCancelled",
+    "StageError",
     "StoryboardError",
     "UnknownStageError",
+    "is_retryable",
+    "tagged",
 ]
 
 
 class MusicVidError(Exception):
     """Base class of every error musicvid raises on purpose."""
 
-    def __init__(self, message: str, *, stage: str | None = None, plugin: str | None = None):
+    retryable: bool = False  # bad input does not get better by trying again
+
+    def __init__(self, message: str, *, stage: str | None = None, plugin: str | None = None,
+                 retryable: bool | None = None):
         super().__init__(message)
         self.message = message
         self.stage = stage
         self.plugin = plugin
+        if retryable is not None:
+            self.retryable = retryable
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.stage, self.plugin) if p)
@@ -143,3 +159,53 @@ class RenderCancelled(MusicVidError):
 
 class OutputError(MusicVidError):
     """The output could not be written, or failed validation after writing."""
+
+
+class PluginError(MusicVidError):
+    """A plugin registered a stage that is not one (missing members, not callable)."""
+
+
+class StageError(MusicVidError):
+    """A stage raised an error that is not a :class:`MusicVidError`: the original is the
+    ``__cause__``; ``retryable`` says whether the same job may succeed on another try."""
+
+
+# errors that say the code is wrong, not the moment: retrying cannot help
+_BUGS = (AttributeError, TypeError, NameError, KeyError, IndexError, ValueError,
+         AssertionError, NotImplementedError, ImportError, RecursionError)
+_NOT_TRANSIENT_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR,
+                         errno.EROFS}
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether another try of the same job can help: out of memory (CUDA or host), a
+    lost worker, a transient I/O error, a device error; not bad input or a bug."""
+    if isinstance(exc, MusicVidError):
+        return exc.retryable
+    name = type(exc).__name__
+    if isinstance(exc, MemoryError) or name == "OutOfMemoryError" or (
+            isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
+        return True
+    if name in ("RayActorError", "ActorDiedError", "WorkerCrashedError", "NodeDiedError",
+                "ObjectLostError", "OwnerDiedError", "ActorUnavailableError"):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno not in _NOT_TRANSIENT_ERRNOS
+    if isinstance(exc, _BUGS):
+        return False
+    return isinstance(exc, RuntimeError)  # device and library failures; anything else: no
+
+
+@contextmanager
+def tagged(stage: str, plugin: str | None) -> Iterator[None]:
+    """Run a stage call: a :class:`MusicVidError` gets ``stage``/``plugin`` (where it has
+    none); anything else becomes a :class:`StageError` that says whether a retry helps."""
+    try:
+        yield
+    except MusicVidError as exc:
+        exc.stage = exc.stage or stage
+        exc.plugin = exc.plugin or plugin
+        raise
+    except Exception as exc:
+        raise StageError(f"{type(exc).__name__}: {exc}", stage=stage, plugin=plugin,
+                         retryable=is_retryable(exc)) from exc

@@ -8,6 +8,7 @@ implementation may accept fewer arguments than its spec.
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
@@ -54,4 +55,16 @@ def adjust_storyboard(storyboard: Storyboard, analysis: Analysis, config: Render
     :param storyboard: the planned shots (prompts, seeds, motion).
     :param analysis: what the analyzer heard.
     :param config: the render options.
+    """
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
+                      ) -> None:
+    """Add subcommands to ``musicvid`` (the bundled server adds ``serve`` this way).
+
+    :param subparsers: ``musicvid``'s subcommands: ``subparsers.add_parser(name, ...)``;
+        set ``func`` with ``set_defaults(func=...)``: it gets the parsed arguments and
+        returns the exit status.
+    :param parents: pass as ``parents=`` so the subcommand takes the common options (-v).
     """

@@ -9,7 +9,6 @@ memory does not grow with the song's length.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -18,27 +17,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import planning
+from . import cache_keys, planning
 from ._clipcache import read_clip, recording
 from .budget import BudgetPlan
-from .cache import Cache, cache_key, file_sha256
+from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import AudioNotFoundError, MusicVidError, StoryboardError
+from .errors import AudioNotFoundError, MusicVidError, StoryboardError, tagged
 from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
+from .stages import (
+    check_stage_object,
+    stage_batch_size,
+    stage_cacheable,
+    stage_options_key,
+    stage_version,
+    validate_stage_options,
+)
 from .sync import SyncReport, sync_path, sync_report
 from .types import Analysis, Clip, Keyframe, Shot, Storyboard, frame_count_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lyrics import Lyrics
 
-__all__ = ["Pipeline", "RenderResult", "analyze", "render"]
+__all__ = ["Pipeline", "RenderResult", "StageFactory", "analyze", "create_stage", "render"]
 
 log = logging.getLogger(__name__)
 
 CancelSignal = Callable[[], bool] | threading.Event | None
+StageFactory = Callable[[str, str, RenderConfig], Any]
+"""``factory(kind, name, config)`` -> the stage object (a server shares them between jobs)."""
+
+STAGE_OF = {"analyzer": "analyze", "keyframes": "keyframes", "motion": "motion",
+            "compositor": "composite"}
+
+
+def create_stage(kind: str, name: str, config: RenderConfig) -> Any:
+    """A new stage object of ``kind`` registered as ``name``, checked against its kind."""
+    entry = get_stage(kind, name)
+    stage = entry.factory()
+    check_stage_object(kind, stage, entry.plugin)
+    return stage
 
 
 @dataclass
@@ -64,8 +84,10 @@ class Pipeline:
     """One render's worth of stage wiring; reusable for several renders of one config."""
 
     def __init__(self, config: RenderConfig | None = None, *,
-                 progress: ProgressCallback | None = None, cancel: CancelSignal = None):
+                 progress: ProgressCallback | None = None, cancel: CancelSignal = None,
+                 stage_factory: StageFactory | None = None):
         self.config = config or RenderConfig.create()
+        self._factory = stage_factory or create_stage
         self._progress = progress or (lambda stage, done, total, message: None)
         self.ctx = StageContext(self.config, "", self._progress, _cancel_fn(cancel))
         root = self.config.cache_root()
@@ -78,6 +100,7 @@ class Pipeline:
                                       "analysis_cached": False, "timings": {}}
         self._stages: dict[str, Any] = {}
         self._executor: Any = None
+        self._options_checked = False
         self._audio: Path | None = None
         self._given_lyrics: Lyrics | None = None
 
@@ -85,11 +108,8 @@ class Pipeline:
     def stage(self, kind: str) -> Any:
         """The stage object of ``kind`` named in the config (created once)."""
         if kind not in self._stages:
-            name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
-                    "motion": self.config.motion, "compositor": self.config.compositor,
-                    "transcriber": self.config.transcriber}[kind]
-            entry = get_stage(kind, name)
-            self._stages[kind] = entry.factory()
+            name = getattr(self.config, kind)
+            self._stages[kind] = self._factory(kind, name, self.config)
         return self._stages[kind]
 
     @property
@@ -98,28 +118,46 @@ class Pipeline:
             self._executor = get_executor(self.config.executor, self.stage, self.config)
         return self._executor
 
+    def check_options(self) -> None:
+        """Every ``--option`` must belong to one of the selected stages."""
+        if not self._options_checked:
+            stages = {k: self.stage(k) for k in STAGE_OF}
+            stages["transcriber"] = self.stage("transcriber")  # its options, even if unused
+            validate_stage_options(self.config.options, stages)
+            self._options_checked = True
+
     def preflight(self) -> None:
         """Let each stage fail fast (missing torch, bad model option) before any work."""
-        for kind, stage_name in (("analyzer", "analyze"), ("keyframes", "keyframes"),
-                                 ("motion", "motion"), ("compositor", "composite")):
+        self.check_options()
+        for kind, stage_name in STAGE_OF.items():
             stage = self.stage(kind)
             check = getattr(stage, "preflight", None)
             if check is not None:
-                check(self._ctx(stage_name))
+                with tagged(stage_name, stage.name):
+                    check(self._ctx(stage_name))
         if self.config.lyrics is not None:  # a bad lyrics file fails before any work
             from .lyrics import load_lyrics
 
             self._given_lyrics = load_lyrics(self.config.lyrics)
         if self._needs_transcript():
-            check = getattr(self.stage("transcriber"), "preflight", None)
+            stage = self.stage("transcriber")
+            check = getattr(stage, "preflight", None)
             if check is not None:
-                check(self._ctx("transcribe"))
+                with tagged("transcribe", stage.name):
+                    check(self._ctx("transcribe"))
 
     def _needs_transcript(self) -> bool:
         given = self._given_lyrics
         if given is not None:
             return not given.timed
         return bool(self.config.transcribe)
+
+    def stage_identity(self, kind: str, ctx: StageContext) -> dict[str, Any]:
+        """The stage's name, version, parsed options and own key parts, for cache keys."""
+        stage = self.stage(kind)
+        parts = stage.cache_key_parts(ctx) if hasattr(stage, "cache_key_parts") else {}
+        return cache_keys.stage_parts(stage.name, stage_version(stage),
+                                      stage_options_key(stage, ctx), parts)
 
     def _ctx(self, stage: str) -> StageContext:
         return self.ctx.for_stage(stage)
@@ -136,24 +174,19 @@ class Pipeline:
         ctx.check_cancelled()
         if not audio.is_file():
             raise AudioNotFoundError(f"audio file not found: {audio}", stage="analyze")
+        self.check_options()
         t0 = time.perf_counter()
         self._audio = audio
         sha = file_sha256(audio)
         analyzer = self.stage("analyzer")
-        key = cache_key("analysis", {"audio": sha, "analyzer": analyzer.name,
-                                     "version": getattr(analyzer, "version", 1),
-                                     "fps": self.config.fps})
+        key = cache_keys.analysis_key(sha, self.stage_identity("analyzer", ctx), self.config.fps)
         cached = self.cache.get_json("analysis", key)
         if cached is not None:
             self.stats["analysis_cached"] = True
             ctx.progress(1, 1, "analysis from cache")
             return Analysis.from_dict(cached)
-        try:
+        with tagged("analyze", analyzer.name):
             analysis = analyzer.analyze(audio, ctx)
-        except MusicVidError as exc:
-            exc.stage = exc.stage or "analyze"
-            exc.plugin = exc.plugin or analyzer.name
-            raise
         analysis.audio_sha256 = sha
         self.cache.put_json("analysis", key, analysis.to_dict())
         self._timed("analyze", t0)
@@ -168,20 +201,15 @@ class Pipeline:
         ctx = self._ctx("transcribe")
         ctx.check_cancelled()
         stage = self.stage("transcriber")
-        key = cache_key("transcript", {"audio": file_sha256(audio), "transcriber": stage.name,
-                                       **stage.cache_key_parts(ctx)})
+        key = cache_keys.transcript_key(file_sha256(audio), self.stage_identity("transcriber", ctx))
         cached = self.cache.get_json("transcript", key)
         if cached is not None:
             self.stats["transcript_cached"] = True
             ctx.progress(1, 1, "transcript from cache")
             return Lyrics.from_dict(cached)
         t0 = time.perf_counter()
-        try:
+        with tagged("transcribe", stage.name):
             transcript = stage.transcribe(audio, ctx)
-        except MusicVidError as exc:
-            exc.stage = exc.stage or "transcribe"
-            exc.plugin = exc.plugin or stage.name
-            raise
         self.cache.put_json("transcript", key, transcript.to_dict())
         self._timed("transcribe", t0)
         return transcript
@@ -236,60 +264,31 @@ class Pipeline:
 
     def fit_budget(self, analysis: Analysis, started: float) -> BudgetPlan | None:
         """Choose keyframe count, steps and size to fit ``config.time_budget`` minutes."""
-        from .budget import Costs, choose, measure_encode_fps
+        from .budget import fit_budget
 
-        ctx = self._ctx("budget")
-        gen = self.stage("keyframes")
-        calibrate = getattr(gen, "calibrate", None)
-        if calibrate is None:
-            log.info("the %s keyframe stage has no costs to fit a time budget to", gen.name)
+        fitted = fit_budget(self, analysis, started)
+        if fitted is None:
             return None
-        c = self.config
-        key = cache_key("calibration", {"generator": gen.name, **gen.cache_key_parts(ctx),
-                                        "device": c.device, "threads": os.cpu_count()})
-        measured = self.cache.get_json("calibration", key)
-        if measured is None:
-            ctx.progress(0, 1, "measuring this machine's speed")
-            measured = calibrate(ctx)
-            self.cache.put_json("calibration", key, measured)
-        measured["load_s"] = 0.0  # whatever loading took is already in the elapsed time
-        costs = Costs(**measured)
-        n_frames = frame_count_for(analysis.duration, c.fps)
-        enc_fps = measure_encode_fps(c.width, c.height, c.preset, c.crf)
-        other = n_frames / enc_fps
-        # the unconstrained plan tells how many keyframes the song could use
-        full = planning.plan(analysis, c.replace(time_budget=None, max_keyframes=None))
-        most = len({(s.prompt, s.negative_prompt, s.seed) for s in full.shots})
-        fewest = len({sec.group for sec in analysis.sections}) or 1
-        elapsed = time.perf_counter() - started
-        plan = choose(c.time_budget * 60.0 - elapsed, costs, steps=c.steps,
-                      width=c.keyframe_width, height=c.keyframe_height, min_keyframes=fewest,
-                      max_keyframes=most, other_s=other,
-                      min_steps=c.steps if c.few_step else None)
-        plan.estimate_s += elapsed
-        self._set_config(c.replace(max_keyframes=plan.keyframes, steps=plan.steps,
-                                   keyframe_width=plan.width, keyframe_height=plan.height))
+        plan, config = fitted
+        self._set_config(config)
         self.stats["budget"] = plan.to_dict()
-        ctx.progress(1, 1, plan.summary())
-        log.info("time budget %.0f min: %s", c.time_budget, plan.summary())
         return plan
 
     # -- keyframes ----------------------------------------------------------------------
-    def _keyframe_key(self, gen: Any, shot: Shot, parts: dict[str, Any],
+    def _keyframe_key(self, gen: Any, shot: Shot, identity: dict[str, Any],
                       ctx: StageContext) -> str:
         per_shot = getattr(gen, "shot_key_parts", None)
         extra = per_shot(shot, ctx) if per_shot is not None else {}
-        return cache_key("keyframe", {"generator": gen.name, **parts, **extra,
-                                      "prompt": shot.prompt, "negative": shot.negative_prompt,
-                                      "seed": shot.seed})
+        return cache_keys.keyframe_key(identity, extra, shot.prompt, shot.negative_prompt,
+                                       shot.seed)
 
     def keyframe_keys(self, board: Storyboard) -> dict[int, str]:
         """Shot index -> the cache key of its keyframe (nothing is generated)."""
         gen = self.stage("keyframes")
         ctx = self._ctx("keyframes")
         ctx.extra["storyboard"] = board
-        parts = gen.cache_key_parts(ctx)
-        return {s.index: self._keyframe_key(gen, s, parts, ctx) for s in board.shots}
+        identity = self.stage_identity("keyframes", ctx)
+        return {s.index: self._keyframe_key(gen, s, identity, ctx) for s in board.shots}
 
     def keyframes(self, board: Storyboard) -> dict[int, str]:
         """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
@@ -311,14 +310,15 @@ class Pipeline:
                                f"{len(set(keys.values())) - total} cached")
         t0 = time.perf_counter()
         items = list(todo.items())
-        batch = max(1, int(getattr(gen, "batch_size", 1)))
+        batch = stage_batch_size(gen)
         tasks = [KeyframeTask([s for _, s in items[i:i + batch]], [k for k, _ in items[i:i + batch]])
                  for i in range(0, len(items), batch)]
         done = 0
-        for task in self.executor.run_keyframes(tasks, ctx, self.cache):
-            done += len(task.shots)
-            self.stats["keyframes_generated"] += len(task.shots)
-            ctx.progress(done, total, "keyframe")
+        with tagged("keyframes", gen.name):
+            for task in self.executor.run_keyframes(tasks, ctx, self.cache):
+                done += len(task.shots)
+                self.stats["keyframes_generated"] += len(task.shots)
+                ctx.progress(done, total, "keyframe")
         if total:
             self._timed("keyframes", t0)
         return keys
@@ -353,41 +353,42 @@ class Pipeline:
         return write_contact_sheet(board, images, path), found
 
     # -- motion + composite -------------------------------------------------------------
-    def _clip_key(self, motion: Any, parts: dict[str, Any], shot: Shot, board: Storyboard,
+    def _clip_key(self, identity: dict[str, Any], shot: Shot, board: Storyboard,
                   analysis: Analysis, keys: dict[int, str]) -> str:
-        return cache_key("clip", {"motion": motion.name, **parts, "keyframe": keys[shot.index],
-                                  "grade": self.grade_of(board), "frames": [shot.start_frame, shot.end_frame],
-                                  "params": shot.motion, "energy": shot.energy,
-                                  "size": [board.width, board.height], "fps": board.fps,
-                                  "audio": analysis.audio_sha256})
+        return cache_keys.clip_key(
+            identity, keyframe=keys[shot.index], grade=self.grade_of(board),
+            frames=(shot.start_frame, shot.end_frame), params=shot.motion, energy=shot.energy,
+            size=(board.width, board.height), fps=board.fps, audio_sha256=analysis.audio_sha256)
 
     def prefetch_clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> None:
         """Fan cacheable motion clips out to the executor before compositing (Ray)."""
         motion = self.stage("motion")
-        if not (self.executor.prefetch_clips and getattr(motion, "cacheable", False)):
+        if not (self.executor.prefetch_clips and stage_cacheable(motion)):
             return
         ctx = self._ctx("motion")
         ctx.extra["storyboard"] = board
-        parts = motion.cache_key_parts(ctx)
+        identity = self.stage_identity("motion", ctx)
         tasks = []
         for shot in board.shots:
-            ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
+            ckey = self._clip_key(identity, shot, board, analysis, keys)
             if not self.cache.path("clip", ckey, ".mkv").is_file():
                 tasks.append(ClipTask(shot, keys[shot.index], ckey))
-        for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx, self.cache), 1):
-            ctx.progress(n, len(tasks), "clip")
+        with tagged("motion", motion.name):
+            for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx,
+                                                          self.cache), 1):
+                ctx.progress(n, len(tasks), "clip")
 
     def clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> Iterator[Clip]:
         """One clip per shot, in order; keyframes are read from disk only when needed."""
         ctx = self._ctx("motion")
         motion = self.stage("motion")
-        cacheable = bool(getattr(motion, "cacheable", False))
-        parts = motion.cache_key_parts(ctx) if cacheable else {}
+        cacheable = stage_cacheable(motion)
+        identity = self.stage_identity("motion", ctx) if cacheable else {}
         grade = self.grade_of(board)
         for shot in board.shots:
             ctx.check_cancelled()
             if cacheable:
-                ckey = self._clip_key(motion, parts, shot, board, analysis, keys)
+                ckey = self._clip_key(identity, shot, board, analysis, keys)
                 hit = self.cache.lookup("clip", ckey, ".mkv")
                 if hit is not None:
                     self.stats["clips_cached"] = self.stats.get("clips_cached", 0) + 1
@@ -395,7 +396,8 @@ class Pipeline:
                     yield read_clip(hit, shot.frame_count, board.width, board.height)
                     continue
             kf = self.load_keyframe(shot, keys[shot.index], grade)
-            clip = motion.animate(kf, shot, board, analysis, ctx)
+            with tagged("motion", motion.name):
+                clip = motion.animate(kf, shot, board, analysis, ctx)
             if cacheable and self.config.use_cache and clip.meta.get("cache", True):
                 clip = recording(clip, self.cache, ckey, board.fps)
             if clip.frame_count != shot.frame_count:
@@ -428,8 +430,9 @@ class Pipeline:
         compositor = self.stage("compositor")
         ctx = self._ctx("composite")
         t0 = time.perf_counter()
-        result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
-                                    audio, output, ctx)
+        with tagged("composite", compositor.name):
+            result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
+                                        audio, output, ctx)
         self._timed("composite", t0)
         from .captions import write_soft_captions
 
@@ -477,7 +480,10 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
 
 def analyze(audio: str | Path, config: RenderConfig | None = None, **options: Any) -> Analysis:
     """Analyze ``audio`` with the configured analyzer (cached)."""
-    config = config or RenderConfig.create(**options)
+    if config is None:
+        config = RenderConfig.create(**options)
+    elif options:
+        config = config.replace(**options)
     pipe = Pipeline(config)
     try:
         return pipe.analyze(audio)

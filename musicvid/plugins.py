@@ -2,8 +2,10 @@
 
 The built-in stages live in :data:`DEFAULT_PLUGINS` and register through the same hooks
 as any third-party plugin. ``MUSICVID_LOAD_PLUGINS`` limits which installed plugins load:
-a comma-separated list of entry point names (empty: none). ``MUSICVID_TRACE_HOOKS=1``
-logs every hook call.
+a comma-separated list of entry point names (empty: none); the entry points musicvid itself
+ships (the bundled server's ``musicvid serve``) always load. ``MUSICVID_TRACE_HOOKS=1``
+logs every hook call. A plugin registered later (``get_plugin_manager().register(...)``)
+is seen by the next stage lookup.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import UnknownStageError
+from .errors import PluginError, UnknownStageError
+from .stages import check_stage_class
 
 __all__ = ["DEFAULT_PLUGINS", "STAGE_KINDS", "StageEntry", "get_plugin_manager",
            "get_stage", "list_stages", "reset_plugin_manager"]
@@ -63,10 +66,10 @@ _registry: dict[str, dict[str, StageEntry]] | None = None
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed_env = os.environ.get("MUSICVID_LOAD_PLUGINS")
     allowed = None if allowed_env is None else {n.strip() for n in allowed_env.split(",") if n.strip()}
-    if allowed is not None and not allowed:
-        return
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and ep.name not in allowed:
+        dist = getattr(ep, "dist", None)
+        bundled = dist is not None and dist.name == "musicvid"
+        if allowed is not None and ep.name not in allowed and not bundled:
             continue
         if pm.get_plugin(ep.name) is not None:
             continue
@@ -76,18 +79,32 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             log.exception("could not load musicvid plugin %r (%s)", ep.name, ep.value)
             continue
         pm.register(plugin, name=ep.name)
-        dist = getattr(ep, "dist", None)
         _dist_names[ep.name] = dist.name if dist is not None else None
 
 
 _dist_names: dict[str, str | None] = {}
 
 
+class _PluginManager(pluggy.PluginManager):
+    """Forgets the stage registry whenever plugins change, so a plugin registered after
+    the first lookup is seen by the next one."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        global _registry
+        _registry = None
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        global _registry
+        _registry = None
+        return super().unregister(plugin, name)
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager (built on first use)."""
     global _pm
     if _pm is None:
-        pm = pluggy.PluginManager("musicvid")
+        pm = _PluginManager("musicvid")
         pm.add_hookspecs(hookspecs)
         _load_entry_points(pm)
         for modname in DEFAULT_PLUGINS:
@@ -127,7 +144,9 @@ def _collect() -> dict[str, dict[str, StageEntry]]:
                          _kind: str = kind, _plugin: str = plugin_name) -> None:
                 stage_name = name or getattr(factory, "name", None)
                 if not stage_name:
-                    raise ValueError(f"{factory!r} has no name; pass register(factory, name=...)")
+                    raise PluginError(f"plugin {_plugin!r} registered {factory!r} with no "
+                                      "name; pass register(factory, name=...)", plugin=_plugin)
+                check_stage_class(_kind, factory, _plugin)
                 registry[_kind][stage_name] = StageEntry(
                     _kind, stage_name, factory, _plugin, _dist_names.get(_plugin))
 

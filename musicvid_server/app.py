@@ -29,9 +29,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicvid import RenderConfig
-from musicvid.captions import CAPTION_MODES
-from musicvid.config import Genre, Palette, Style
+from musicvid.config import CAPTION_MODES, Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
+from musicvid.options import form_options
 
 from .errors import ApiError
 from .openapi import build_openapi
@@ -39,14 +39,18 @@ from .process import DataDirLock
 from .settings import ServerSettings
 from .store import FINAL_STATES, STATES, JobStore, parse_job_id
 from .uploads import read_form, validate_audio
-from .worker import JobPipeline, Worker, job_dir
+from musicvid import Pipeline
+
+from .worker import Worker, job_dir
 
 __all__ = ["ServerState", "create_app"]
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-FORM_FIELDS = {"genre", "style", "palette", "seed", "captions", "transcribe"}
+JOB_OPTIONS = form_options()  # the per-job options a form may set: genre, style, ...
+FORM_FIELDS = set(JOB_OPTIONS)
+REQUIRED_FIELDS = ("genre", "style", "palette")  # besides the audio file
 LYRICS_MAX_BYTES = 256 * 1024
 SEED_MAX = 2**32 - 1
 MAX_OFFSET = 2**31 - 1
@@ -161,42 +165,24 @@ def _status_json(state: ServerState, job: Any) -> dict[str, Any]:
     return job.to_api(state.store.queue_position(job))  # type: ignore[no-any-return]
 
 
-def _parse_choice(kind: Any, field: str, fields: dict[str, str]) -> str:
-    try:
-        return str(kind.parse(fields[field]).value)
-    except InvalidOptionError as exc:
-        raise ApiError(422, "invalid_option", exc.message, field=field,
-                       valid=kind.values()) from None
-
-
-def _parse_seed(fields: dict[str, str]) -> int:
-    raw = fields.get("seed", "").strip()
-    if raw == "":
-        return secrets.randbelow(SEED_MAX + 1)
-    if not re.fullmatch(r"\+?\d{1,10}", raw) or int(raw) > SEED_MAX:
-        raise ApiError(422, "invalid_option",
-                       f"invalid seed: {raw[:32]!r} (an integer from 0 to {SEED_MAX})",
-                       field="seed")
-    return int(raw)
-
-
-def _parse_words(fields: dict[str, str]) -> dict[str, Any]:
-    """The optional ``captions`` and ``transcribe`` fields as RenderConfig options."""
-    from musicvid.captions import CAPTION_MODES
-
+def parse_job_fields(fields: dict[str, str]) -> dict[str, Any]:
+    """The form's job options (the ``job`` scope of :mod:`musicvid.options`), parsed and
+    checked one by one, so a bad value answers 422 naming its field. A missing seed is
+    drawn at random."""
     out: dict[str, Any] = {}
-    raw = fields.get("captions", "").strip().lower()
-    if raw:
-        if raw not in CAPTION_MODES:
-            raise ApiError(422, "invalid_option", f"invalid captions: {raw[:32]!r}",
-                           field="captions", valid=list(CAPTION_MODES))
-        out["captions"] = raw
-    raw = fields.get("transcribe", "").strip().lower()
-    if raw:
-        if raw not in ("0", "1", "true", "false"):
-            raise ApiError(422, "invalid_option", f"invalid transcribe: {raw[:32]!r}",
-                           field="transcribe", valid=["0", "1"])
-        out["transcribe"] = raw in ("1", "true")
+    for name, spec in JOB_OPTIONS.items():
+        raw = fields.get(name, "").strip()
+        if raw == "" and name not in REQUIRED_FIELDS:
+            continue
+        try:  # the config's own checks and normalisation ("Hip_Hop" -> "hip-hop")
+            value = getattr(RenderConfig(**{name: spec.parse(raw)}), name)
+            value = getattr(value, "value", value)
+        except InvalidOptionError as exc:
+            raise ApiError(422, "invalid_option", exc.message, field=name,
+                           **({"valid": spec.choice_list()} if spec.choices else {})) from None
+        out[name] = value
+    if "seed" not in out:
+        out["seed"] = secrets.randbelow(SEED_MAX + 1)
     return out
 
 
@@ -271,16 +257,14 @@ async def start(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)
     try:
-        missing = [f for f in ("audio", "genre", "style", "palette")
+        missing = [f for f in ("audio", *REQUIRED_FIELDS)
                    if (upload.file is None if f == "audio" else f not in upload.fields)]
         if missing:
             raise ApiError(422, "missing_field", f"missing form field(s): {', '.join(missing)}",
                            missing=missing)
-        genre = _parse_choice(Genre, "genre", upload.fields)
-        style = _parse_choice(Style, "style", upload.fields)
-        palette = _parse_choice(Palette, "palette", upload.fields)
-        seed = _parse_seed(upload.fields)
-        words = _parse_words(upload.fields)
+        job = parse_job_fields(upload.fields)
+        genre, style, palette = (str(job[k]) for k in ("genre", "style", "palette"))
+        seed = int(job["seed"])
         lyrics = _parse_lyrics_upload(upload)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
@@ -290,10 +274,8 @@ async def start(request: Request) -> Response:
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
         if lyrics is not None:
-            words["lyrics"] = folder / "lyrics.txt"
-        config = RenderConfig.create(profile=s.profile, genre=genre, style=style,
-                                     palette=palette, seed=seed,
-                                     **{**s.render_config_kwargs(), **words})
+            job["lyrics"] = folder / "lyrics.txt"
+        config = RenderConfig.create(profile=s.profile, **job, **s.render_config_kwargs())
         folder.mkdir(parents=True)
         try:
             if lyrics is not None:
@@ -479,7 +461,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         store = JobStore(settings.data_dir / "jobs.sqlite3")
         worker = Worker(settings, store)
         try:
-            probe = JobPipeline(config, worker.pool)
+            probe = Pipeline(config, stage_factory=worker.pool.factory)
             try:
                 probe.preflight()  # a missing extra fails the start, not every job
             finally:

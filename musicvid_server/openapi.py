@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from musicvid import __version__
-from musicvid.captions import CAPTION_MODES
 from musicvid.config import Genre, Palette, Style
+from musicvid.options import form_options, integer
 
 from .settings import ServerSettings
 from .store import STATES
@@ -46,6 +46,27 @@ COMMON_ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "500": {"$ref": "#/components/responses/InternalError"},
 }
+
+
+def job_option_schemas() -> dict[str, Any]:
+    """The form fields of the per-job options, from the option schema."""
+    out: dict[str, Any] = {}
+    for name, spec in form_options().items():
+        choices = spec.choice_list()
+        if choices is not None:
+            schema: dict[str, Any] = {"type": "string", "enum": choices}
+        elif spec.type is integer:
+            schema = {"type": "integer"}
+        elif spec.type is float:
+            schema = {"type": "number"}
+        else:
+            schema = {"type": "string"}
+        schema["description"] = spec.help
+        if name == "seed":
+            schema.update(minimum=0, maximum=2**32 - 1,
+                          description=f"{spec.help}; random when left out")
+        out[name] = schema
+    return out
 
 
 def build_openapi(settings: ServerSettings) -> dict[str, Any]:
@@ -117,23 +138,11 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "audio": {"type": "string", "format": "binary",
                       "description": "the song: mp3, wav, flac or m4a (checked by decoding "
                                      f"it, not by its name); at most {limit_mb:g} MB"},
-            "genre": {"type": "string", "enum": Genre.values()},
-            "style": {"type": "string", "enum": Style.values()},
-            "palette": {"type": "string", "enum": Palette.values()},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1,
-                     "description": "same seed + same song + same options = same video; "
-                                    "random when left out"},
+            **job_option_schemas(),
             "lyrics": {"type": "string", "format": "binary",
                        "description": "optional: the song's words, .lrc (with word times "
                                       "too), .srt, .vtt or plain text (timed by "
                                       "transcribing the song), UTF-8, at most 256 KB"},
-            "captions": {"type": "string", "enum": list(CAPTION_MODES),
-                         "description": "lyric captions: soft (default: .srt/.vtt and an "
-                                        "MP4 subtitle track), burn (drawn into the picture), "
-                                        "both, none"},
-            "transcribe": {"type": "integer", "enum": [0, 1],
-                           "description": "1: transcribe the words from the audio "
-                                          "(Whisper) when no lyrics file is sent"},
         },
         "additionalProperties": False,
     }

@@ -31,24 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from musicvid.config import Profile, _user_dir
+from musicvid.config import Profile
 from musicvid.errors import InvalidOptionError
+from musicvid.options import add_options, overrides_from_args
+from musicvid.paths import default_data_dir
 
 __all__ = ["ServerSettings", "add_server_options", "default_data_dir", "is_loopback",
            "settings_from_args"]
 
 MB = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host headers bracket IPv6
-
-# options of ``musicvid render`` that each request sets instead, or that a server cannot use
-PER_JOB_OPTIONS = ("--genre", "--style", "--palette", "--seed", "--no-cache", "--lyrics")
-
-
-def default_data_dir() -> Path:
-    """``MUSICVID_DATA_DIR``, else the platform's user data folder + ``musicvid-server``."""
-    return _user_dir("MUSICVID_DATA_DIR", "Server", "XDG_DATA_HOME",
-                    Path.home() / ".local" / "share", "musicvid-server")
-
 
 def is_loopback(host: str) -> bool:
     name = host.strip().strip("[]").lower()
@@ -163,30 +155,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
                    help="a Host header to accept; repeat for several (env "
                         "MUSICVID_ALLOWED_HOSTS, comma-separated)")
     m = p.add_argument_group("models: the options of musicvid render, for every job")
-    proxy = _RenderOptions(m)
-    from musicvid.cli import _add_render_options
-
-    _add_render_options(proxy)  # type: ignore[arg-type]
-    p.set_defaults(render_option_dests=tuple(proxy.dests))
-
-
-class _RenderOptions:
-    """Takes ``musicvid render``'s options into a group, but the ones each job sets
-    itself (genre, style, palette, seed) and ``--no-cache`` (a server resumes from its
-    cache)."""
-
-    SKIP = PER_JOB_OPTIONS
-
-    def __init__(self, group: Any):
-        self.group = group
-        self.dests: list[str] = []
-
-    def add_argument(self, *flags: str, **kw: Any) -> Any:
-        if any(f in self.SKIP for f in flags):
-            return None
-        action = self.group.add_argument(*flags, **kw)
-        self.dests.append(action.dest)
-        return action
+    add_options(m, scopes=("model",))  # each job sets its own genre, style, palette, seed
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -210,6 +179,6 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         api_key=os.environ.get("MUSICVID_API_KEY") or None,
         allowed_hosts=args.allowed_host or env_hosts or None,
         profile=args.profile,
-        render_options={k: getattr(args, k) for k in args.render_option_dests
-                        if k != "profile" and getattr(args, k) is not None},
+        render_options={k: v for k, v in overrides_from_args(args, ("model",)).items()
+                        if k != "profile"},
     )

@@ -6,9 +6,11 @@
   turns, so two jobs never drive one diffusers pipeline at once.
 - Progress goes to the store (at most a few writes a second); cancellation is an event
   the pipeline checks between units of work.
-- A job that raises a :class:`~musicvid.MusicVidError` fails at once with that message
-  (bad input or settings do not get better by retrying). Anything else, or the process
-  dying mid-job, puts the job back in the queue until it has had ``max_attempts`` tries.
+- The pipeline tags every stage error with whether a retry can help
+  (:func:`musicvid.errors.tagged`): bad input, bad settings or a plugin's bug fail the job
+  at once with that message; out of memory, a lost Ray worker, a transient I/O error, the
+  server's own errors or the process dying mid-job put it back in the queue until it has
+  had ``max_attempts`` tries.
 - A janitor deletes finished results after the TTL, leftover uploads, and (when the
   stage cache is the server's own) cache entries older than the TTL while idle.
 """
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from musicvid import MusicVidError, Pipeline, RenderCancelled, RenderConfig
-from musicvid.plugins import get_stage
+from musicvid.pipeline import create_stage
 
 from .settings import ServerSettings
 from .store import Job, JobStore, parse_job_id
 
-__all__ = ["JobPipeline", "ProgressTracker", "StagePool", "Worker", "job_dir"]
+__all__ = ["ProgressTracker", "StagePool", "Worker", "job_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ class StagePool:
         with self._lock:
             key = (kind, name, device)
             if key not in self._stages:
-                stage = get_stage(kind, name).factory()
+                stage = create_stage(kind, name, RenderConfig())
                 if self.serialize_models and kind in ("keyframes", "motion", "transcriber"):
                     lock = self._device_locks.setdefault(device, threading.Lock())
                     stage = _DeviceLocked(stage, lock)
@@ -132,21 +134,9 @@ class StagePool:
     def __len__(self) -> int:
         return len(self._stages)
 
-
-class JobPipeline(Pipeline):
-    """A :class:`musicvid.Pipeline` that takes its stage objects from the pool."""
-
-    def __init__(self, config: RenderConfig, pool: StagePool, **kw: Any):
-        super().__init__(config, **kw)
-        self._pool = pool
-
-    def stage(self, kind: str) -> Any:
-        if kind not in self._stages:
-            name = {"analyzer": self.config.analyzer, "keyframes": self.config.keyframes,
-                    "motion": self.config.motion, "compositor": self.config.compositor,
-                    "transcriber": self.config.transcriber}[kind]
-            self._stages[kind] = self._pool.get(kind, name, self.config.device)
-        return self._stages[kind]
+    def factory(self, kind: str, name: str, config: RenderConfig) -> Any:
+        """A :data:`musicvid.pipeline.StageFactory`: the pooled stage for this config."""
+        return self.get(kind, name, config.device)
 
 
 class Worker:
@@ -246,8 +236,8 @@ class Worker:
                 raise MusicVidError("the uploaded song is missing from the data directory")
             config = RenderConfig(**job.config)
             tracker = ProgressTracker(self.store, job.id)
-            pipe = JobPipeline(config, self.pool, progress=tracker,
-                                cancel=lambda: event.is_set() or self._stopping.is_set())
+            pipe = Pipeline(config, progress=tracker, stage_factory=self.pool.factory,
+                            cancel=lambda: event.is_set() or self._stopping.is_set())
             result = pipe.render(audio, output)
         except RenderCancelled:
             if event.is_set():
@@ -257,13 +247,18 @@ class Worker:
             else:  # server shutting down: resume on the next start
                 self.store.requeue(job.id, refund=True)
                 log.info("job %s: interrupted by shutdown, back in the queue", job.id)
-        except MusicVidError as exc:
-            self.store.finish(job.id, "failed", message="failed", error=str(exc))
-            self._discard_inputs(job.id, keep_video=False)
-            log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("job %s: attempt %d raised", job.id, job.attempts)
+            # a stage's error says whether a retry can help (musicvid.errors.tagged); any
+            # other error is the server's own (its disk, its database): try again
+            retry = exc.retryable if isinstance(exc, MusicVidError) else True
+            error = str(exc) if isinstance(exc, MusicVidError) else f"{type(exc).__name__}: {exc}"
+            if not retry:
+                self.store.finish(job.id, "failed", message="failed", error=error)
+                self._discard_inputs(job.id, keep_video=False)
+                log.warning("job %s failed: %s", job.id, error)
+                return
+            log.warning("job %s: attempt %d failed, can be retried: %s", job.id, job.attempts,
+                        error, exc_info=not isinstance(exc, MusicVidError))
             if job.attempts >= self.settings.max_attempts:
                 self.store.finish(job.id, "failed", message="failed",
                                   error=f"gave up after {job.attempts} attempts; last error: "

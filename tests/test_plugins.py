@@ -25,25 +25,61 @@ def test_unknown_stage_lists_available():
 
 
 def test_registered_plugin_object_overrides_default_name():
-    class Better:
+    from musicvid.stages import MotionGeneratorBase
+
+    class Better(MotionGeneratorBase):
         name = "kenburns"
-        cacheable = False
+
+        def animate(self, keyframe, shot, storyboard, analysis, ctx):
+            raise AssertionError("not called")
 
     class Plugin:
         @hookimpl
         def register_motion_generators(self, register):
             register(Better)
 
-    get_plugin_manager().register(Plugin(), name="better")
-    reset_registry_only()
+    assert get_stage("motion", "kenburns").factory is not Better  # looked up before
+    get_plugin_manager().register(Plugin(), name="better")  # seen by the next lookup
     entry = get_stage("motion", "kenburns")
     assert entry.factory is Better and entry.plugin == "better"
+    get_plugin_manager().unregister(name="better")
+    assert get_stage("motion", "kenburns").factory is not Better
 
 
-def reset_registry_only():
-    import musicvid.plugins as p
+@pytest.mark.parametrize("broken, missing", [
+    (type("NoAnimate", (), {"name": "wobble", "cache_key_parts": lambda self, ctx: {}}),
+     "animate"),
+    (type("NoName", (), {"animate": lambda *a: None, "cache_key_parts": lambda *a: {}}), "name"),
+    (type("NotCallable", (), {"name": "wobble", "animate": 3,
+                              "cache_key_parts": lambda *a: {}}), "not callable"),
+])
+def test_a_broken_stage_class_fails_naming_its_plugin(broken, missing):
+    from musicvid.errors import PluginError
 
-    p._registry = None
+    class Plugin:
+        @hookimpl
+        def register_motion_generators(self, register):
+            register(broken, name=None if missing == "name" else "wobble")
+
+    get_plugin_manager().register(Plugin(), name="shoddy-plugin")
+    with pytest.raises(PluginError, match="shoddy-plugin") as info:
+        get_stage("motion", "kenburns")
+    assert missing in str(info.value)
+    get_plugin_manager().unregister(name="shoddy-plugin")
+
+
+def test_a_factory_returning_a_broken_stage_fails_when_created(click, tmp_path):
+    import musicvid
+    from musicvid.errors import PluginError
+
+    class Plugin:
+        @hookimpl
+        def register_analyzers(self, register):
+            register(lambda: object(), name="hollow")
+
+    get_plugin_manager().register(Plugin(), name="hollow-plugin")
+    with pytest.raises(PluginError, match="hollow-plugin.*analyze"):
+        musicvid.analyze(click(bpm=120, duration=4.0)[0], analyzer="hollow")
 
 
 def _install_fake_distribution(root, dist="mv-entry-plugin", module="mv_entry_plugin"):

@@ -412,6 +412,14 @@ def test_a_failing_job_is_retried_then_fails_with_its_error(make_client, song):
     assert r.status_code == 409 and "CUDA out of memory" in r.json()["message"]
 
 
+def test_a_plugin_bug_fails_at_once(make_client, song):
+    BrokenKeyframes.error = AttributeError  # retrying the same code cannot help
+    client = make_client(keyframes="broken", max_attempts=3)
+    job = wait_state(client, start_ok(client, song))
+    assert job["state"] == "failed" and job["attempts"] == 1 and BrokenKeyframes.calls == 1
+    assert "AttributeError" in job["error"] and "keyframes/broken" in job["error"]
+
+
 def test_a_musicvid_error_fails_at_once(make_client, song):
     BrokenKeyframes.error = MusicVidError
     client = make_client(keyframes="broken", max_attempts=3)
@@ -600,21 +608,29 @@ def test_musicvid_serve_subcommand_has_the_server_and_model_options():
 def test_serve_takes_every_model_option_of_render(tmp_path, monkeypatch):
     import argparse
 
-    from musicvid.cli import _add_render_options, build_parser
-    from musicvid_server.settings import PER_JOB_OPTIONS, settings_from_args
+    from musicvid.cli import build_parser
+    from musicvid.options import iter_options
+    from musicvid_server.settings import settings_from_args
 
-    render = argparse.ArgumentParser()
-    _add_render_options(render)
-    render_flags = {f for a in render._actions for f in a.option_strings} - {"-h", "--help"}
-    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
-    serve_flags = {f for a in serve._actions for f in a.option_strings}
-    assert render_flags - set(PER_JOB_OPTIONS) <= serve_flags
+    commands = build_parser()._subparsers._group_actions[0].choices
+    render_flags = {f for a in commands["render"]._actions for f in a.option_strings}
+    serve_flags = {f for a in commands["serve"]._actions for f in a.option_strings}
+    per_job = {s.cli_flag for s in iter_options(scopes=("job",))} | {"--no-cache"}
+    assert per_job == {"--genre", "--style", "--palette", "--seed", "--no-cache", "--lyrics",
+                       "--transcribe", "--captions"}
+    assert not per_job & serve_flags
+    assert render_flags - per_job - {"-o", "--output", "--storyboard", "-q", "--quiet",
+                                     "--contact-sheet"} <= serve_flags
     monkeypatch.delenv("MUSICVID_CACHE_DIR")
     args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), "--steps", "3",
                                       "--sdxl-model", "some/model", "--profile", "gpu",
                                       "--workers", "2", "--max-upload-mb", "1.5"])
     settings = settings_from_args(args)
     assert settings.render_options == {"steps": 3, "sdxl_model": "some/model"}
+    args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), "--option",
+                                      "svd_steps=12", "--option", "kenburns_batch=4"])
+    assert settings_from_args(args).render_options == {
+        "options": {"svd_steps": "12", "kenburns_batch": "4"}}
     assert (settings.profile, settings.workers, settings.max_upload_bytes) == (
         "gpu", 2, int(1.5 * 1024 * 1024))
     assert settings.render_config_kwargs()["cache_dir"] == tmp_path / "cache"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidOptionError, MusicVidError
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import KeyframeGeneratorBase
 from ..types import Shot, Storyboard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +123,7 @@ def assigned_image(shot: Shot, ctx: StageContext, folder: Path | None = None,
     return fitted, digest
 
 
-class ImageKeyframes:
+class ImageKeyframes(KeyframeGeneratorBase):
     """Keyframes are the user's pictures (``--images DIR``); no model, no weights."""
 
     name = "images"

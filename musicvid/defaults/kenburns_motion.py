@@ -36,11 +36,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._options import Opt, positive_int, stage_options
+from .._options import parse_stage_options, positive_int, stage_option
 from .._video import cover_resize, i420_planes, rgb_to_i420, scale_brightness
 from ..errors import StoryboardError
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import MotionGeneratorBase
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,10 +56,14 @@ PULSE_ZOOM = 0.015  # zoom punch at a full-strength pulse
 PULSE_GAIN = 0.07  # brightening at a full-strength pulse
 PULSE_DECAY_S = 0.15  # pulse decay time constant
 
-OPTIONS = {
-    "backend": Opt("auto", choices=("auto", "opencv", "torch")),
-    "batch": Opt(8, positive_int, "a positive integer"),
-}
+@dataclass(frozen=True)
+class KenBurnsOptions:
+    """``--option kenburns_backend=opencv``, ``kenburns_batch=8``."""
+
+    backend: str = stage_option("auto", choices=("auto", "opencv", "torch"),
+                                help="auto: torch on an available CUDA device, else OpenCV")
+    batch: int = stage_option(8, positive_int, "a positive integer",
+                              help="frames warped per torch call")
 
 
 def ease_in_out(u: Any) -> Any:
@@ -334,8 +339,7 @@ def overscanned_size(width: int, height: int, overscan: float = OVERSCAN) -> tup
 
 def choose_backend(ctx: StageContext) -> tuple[str, str]:
     """``(backend, device)`` for this render: torch on a CUDA GPU, else OpenCV."""
-    opts = stage_options(ctx.config.options, "kenburns", OPTIONS)
-    backend = opts["backend"]
+    backend = parse_stage_options(ctx.config.options, "kenburns", KenBurnsOptions).backend
     device = ctx.config.device
     if backend == "opencv":
         return "opencv", "cpu"
@@ -354,24 +358,20 @@ def choose_backend(ctx: StageContext) -> tuple[str, str]:
     return "torch", resolve_device(device)
 
 
-class KenBurnsMotion:
+class KenBurnsMotion(MotionGeneratorBase):
     """Sub-pixel, audio-reactive pan/zoom over a once-upscaled keyframe."""
 
     name = "kenburns"
+    version = 2
     cacheable = False  # recomputing is faster than reading frames back
-
-    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
-        return {"v": 2}
-
-    def preflight(self, ctx: StageContext) -> None:
-        stage_options(ctx.config.options, "kenburns", OPTIONS)  # a misspelt option fails now
+    Options = KenBurnsOptions
 
     def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                 analysis: Analysis, ctx: StageContext) -> Clip:
         w, h = storyboard.width, storyboard.height
         path = kenburns_path(shot, analysis, storyboard)
         backend, device = choose_backend(ctx)
-        batch = stage_options(ctx.config.options, "kenburns", OPTIONS)["batch"]
+        batch = self.options(ctx).batch
         state: dict[str, KenBurnsRenderer] = {}
 
         def renderer() -> KenBurnsRenderer:

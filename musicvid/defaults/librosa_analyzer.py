@@ -14,6 +14,7 @@ from pathlib import Path
 from ..audio import load_audio
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import AnalyzerBase
 from ..types import Analysis
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 22050
 
 
-class LibrosaAnalyzer:
+class LibrosaAnalyzer(AnalyzerBase):
     """Tempo (several candidates, local tempo, DP beats), meter and downbeats, sections
     with repetition groups and labels, key/mode, energy and onset curves at the video
     frame rate, and scalar descriptors for prompts."""

@@ -40,12 +40,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .._options import Opt, positive_int, stage_options
+from .._options import option_table, positive_int, stage_option, stage_options
 from .._video import black_frame, blend
 from ..captions import add_subtitle_track, burner_for, soft_track
 from ..errors import InvalidOptionError, OutputError, StoryboardError
 from ..hookspecs import hookimpl
 from ..protocols import CompositeResult, StageContext
+from ..stages import CompositorBase
 from ..types import Clip, Storyboard
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,24 @@ PRIMARIES_BT709 = 1  # sRGB/Rec.709 primaries (what SDXL images are)
 TRC_BT709 = 1
 RANGE_MPEG, RANGE_JPEG = 1, 2
 
-OPTIONS = {
-    "mode": Opt("auto", choices=("auto", "copy", "aac")),
-    "bitrate": Opt(192_000, positive_int, "bits per second, e.g. 192000"),
-}
-ENCODER_OPTIONS = {"queue": Opt(8, positive_int, "a positive number of frames")}
+@dataclass(frozen=True)
+class AudioOptions:
+    """``--option audio_mode=aac``, ``audio_bitrate=192000``."""
+
+    mode: str = stage_option("auto", choices=("auto", "copy", "aac"),
+                             help="copy the song's AAC stream, or re-encode")
+    bitrate: int = stage_option(192_000, positive_int, "bits per second, e.g. 192000")
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """``--option encoder_queue=8``."""
+
+    queue: int = stage_option(8, positive_int, "a positive number of frames", key=False)
+
+
+OPTIONS = option_table(AudioOptions)
+ENCODER_OPTIONS = option_table(EncoderOptions)
 
 
 # -- encoder settings ------------------------------------------------------------------------
@@ -435,7 +449,7 @@ def _audio_rate(audio: Path) -> int:
     return rate if rate in AUDIO_RATES else 48000
 
 
-class PyAVCompositor:
+class PyAVCompositor(CompositorBase):
     """H.264/HEVC + AAC in an MP4 with ``+faststart``, encoded on its own thread.
 
     The file is written under a temporary name next to ``output``, validated, then
@@ -443,6 +457,7 @@ class PyAVCompositor:
     """
 
     name = "pyav"
+    option_prefixes = {"audio": AudioOptions, "encoder": EncoderOptions}
 
     def preflight(self, ctx: StageContext) -> None:
         encoder_settings(ctx.config)  # a missing or unusable codec fails before any work

@@ -23,6 +23,7 @@ from ..config import DEFAULT_SDXL_MODEL, FEW_STEP_PRESETS, RenderConfig
 from ..errors import ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import KeyframeGeneratorBase
 from ..types import Shot
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,7 +184,7 @@ def _is_oom(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-class SDXLKeyframes:
+class SDXLKeyframes(KeyframeGeneratorBase):
     """Keyframes with ``StableDiffusionXLPipeline`` (img2img when ``init_images`` is set)."""
 
     name = "sdxl"

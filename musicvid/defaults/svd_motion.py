@@ -42,22 +42,31 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._options import Opt, non_negative_float, parse_bool, positive_int, stage_options
+from .._options import (
+    non_negative_float,
+    option_table,
+    parse_bool,
+    positive_int,
+    stage_option,
+    stage_options,
+)
 from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize, cover_resize_array, scale_brightness
 from ..config import DEFAULT_SVD_MODEL, Profile
 from ..errors import RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import MotionGeneratorBase
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
 from .kenburns_motion import (
     PULSE_GAIN,
     PULSE_ZOOM,
     KenBurnsMotion,
+    KenBurnsOptions,
     KenBurnsRenderer,
     choose_backend,
     kenburns_path,
@@ -91,22 +100,31 @@ def _byte(value: object) -> int:
     return v
 
 
-OPTIONS = {
-    "steps": Opt(25, positive_int, "a positive integer"),
-    "frames": Opt(0, _positive_or_zero_int, "a positive integer (0: the model's default)"),
-    "fps": Opt(7, positive_int, "a positive integer"),
-    "width": Opt(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)"),
-    "height": Opt(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)"),
-    "decode_chunk_size": Opt(0, _positive_or_zero_int, "a positive integer (0: automatic)"),
-    "offload": Opt("auto", choices=("auto", "none", "model", "sequential")),
-    "hybrid": Opt(True, parse_bool, "true or false"),
-    "hybrid_after": Opt(1.5, non_negative_float, "a number, e.g. 1.5"),
-    "motion_bucket": Opt(0, _byte, "an integer from 1 to 255"),
-    "noise_aug": Opt(-1.0, non_negative_float, "a number, e.g. 0.02"),
-    "budget": Opt(0.0, non_negative_float, "seconds (0: no limit)"),
-    "min_vram_gb": Opt(8.0, non_negative_float, "gigabytes"),
-    "min_shot": Opt(0.75, non_negative_float, "seconds"),
-}
+@dataclass(frozen=True)
+class SVDOptions:
+    """``--option svd_steps=12`` ...; the ones marked ``key=False`` change how the frames
+    are made (memory, time), not what they are, and stay out of the cache keys."""
+
+    steps: int = stage_option(25, positive_int, "a positive integer", help="diffusion steps")
+    frames: int = stage_option(0, _positive_or_zero_int,
+                               "a positive integer (0: the model's default)")
+    fps: int = stage_option(7, positive_int, "a positive integer")
+    width: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
+    height: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
+    decode_chunk_size: int = stage_option(0, _positive_or_zero_int,
+                                          "a positive integer (0: automatic)", key=False)
+    offload: str = stage_option("auto", choices=("auto", "none", "model", "sequential"),
+                                key=False)
+    hybrid: bool = stage_option(True, parse_bool, "true or false")
+    hybrid_after: float = stage_option(1.5, non_negative_float, "a number, e.g. 1.5")
+    motion_bucket: int = stage_option(0, _byte, "an integer from 1 to 255")
+    noise_aug: float = stage_option(-1.0, non_negative_float, "a number, e.g. 0.02")
+    budget: float = stage_option(0.0, non_negative_float, "seconds (0: no limit)", key=False)
+    min_vram_gb: float = stage_option(8.0, non_negative_float, "gigabytes", key=False)
+    min_shot: float = stage_option(0.75, non_negative_float, "seconds", key=False)
+
+
+OPTIONS = option_table(SVDOptions)
 
 
 def svd_options(ctx: StageContext) -> dict[str, Any]:
@@ -202,11 +220,12 @@ def _kenburns_clip(keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
     return clip
 
 
-class SVDMotion:
+class SVDMotion(MotionGeneratorBase):
     """Image-to-video with Stable Video Diffusion, time-warped to the shot."""
 
     name = "svd"
     cacheable = True
+    Options = SVDOptions
 
     def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
         c = ctx.config
@@ -367,11 +386,12 @@ def _tail_shot(shot: Shot, offset: int) -> Shot:
     return replace(shot, start_frame=shot.start_frame + offset, motion=motion)
 
 
-class AutoMotion:
+class AutoMotion(MotionGeneratorBase):
     """SVD for the shots that fit the GPU and the time budget, Ken Burns for the rest."""
 
     name = "auto"
     cacheable = True  # SVD clips are cached; Ken Burns ones say ``cache: False``
+    option_prefixes = {"svd": SVDOptions, "kenburns": KenBurnsOptions}
 
     def __init__(self) -> None:
         self.svd = SVDMotion()

@@ -20,15 +20,17 @@ import logging
 import re
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._options import Opt, positive_int, stage_options
+from .._options import positive_int, stage_option
 from .._torch import require_torch, resolve_device, torch_dtype
 from ..errors import MissingDependencyError
 from ..hookspecs import hookimpl
 from ..lyrics.types import LyricLine, Lyrics, Word
 from ..protocols import StageContext
+from ..stages import TranscriberBase, stage_options_key
 from .sdxl_keyframes import model_load_error
 
 __all__ = ["CPU_MODEL", "GPU_MODEL", "WhisperTranscriber", "group_lines"]
@@ -40,11 +42,6 @@ CPU_MODEL = "openai/whisper-base"
 SAMPLE_RATE = 16000
 LINE_GAP = 0.6
 MAX_LINE_WORDS = 10
-
-OPTIONS = {
-    "language": Opt(None, str, "a language code such as en"),
-    "batch": Opt(None, positive_int, "a positive number of 30-second windows"),
-}
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str, str], Any] = {}
@@ -78,11 +75,19 @@ def group_lines(words: list[Word], source: str = "transcript") -> Lyrics:
     return Lyrics(lines, "transcript", True, source)
 
 
-class WhisperTranscriber:
+class WhisperTranscriber(TranscriberBase):
     """Whisper (transformers' speech-recognition pipeline) with word timestamps."""
 
     name = "whisper"
     version = 1
+
+    @dataclass(frozen=True)
+    class Options:
+        language: str | None = stage_option(None, str, "a language code such as en",
+                                            help="the sung language; default: detected")
+        batch: int | None = stage_option(None, positive_int,
+                                         "a positive number of 30-second windows", key=False,
+                                         help="30-second windows per forward pass")
 
     def preflight(self, ctx: StageContext) -> None:
         require_torch("transcribe", self.name)
@@ -92,12 +97,10 @@ class WhisperTranscriber:
             raise MissingDependencyError(
                 "transcription needs transformers: pip install 'musicvid[models]'",
                 stage="transcribe", plugin=self.name) from None
-        stage_options(ctx.config.options, "whisper", OPTIONS)
+        stage_options_key(self, ctx)
 
     def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
-        opts = stage_options(ctx.config.options, "whisper", OPTIONS)
-        return {"model": model_for(ctx.config), "language": opts["language"],
-                "version": self.version}
+        return {"model": model_for(ctx.config)}
 
     def _pipeline(self, model: str, device: str, dtype: str) -> Any:
         key = (model, device, dtype)
@@ -122,7 +125,7 @@ class WhisperTranscriber:
         from ..audio import load_audio
 
         c = ctx.config
-        opts = stage_options(c.options, "whisper", OPTIONS)
+        opts = self.options(ctx)
         device = resolve_device(c.device)
         model = model_for(c)
         ctx.progress(0, 2, f"loading {model}")
@@ -132,9 +135,9 @@ class WhisperTranscriber:
         duration = len(samples) / SAMPLE_RATE
         ctx.progress(1, 2, f"transcribing {duration:.0f} s")
         gen: dict[str, Any] = {"task": "transcribe"}
-        if opts["language"]:
-            gen["language"] = opts["language"]
-        batch = opts["batch"] or (4 if device.startswith("cuda") else 1)
+        if opts.language:
+            gen["language"] = opts.language
+        batch = opts.batch or (4 if device.startswith("cuda") else 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # transformers' own deprecation chatter
             result = asr({"raw": samples, "sampling_rate": SAMPLE_RATE},

@@ -66,7 +66,6 @@ def do_clip_task(task: ClipTask, motion: Any, board: Storyboard, analysis: Analy
                  ctx: StageContext, cache: Cache) -> None:
     """Animate one shot and write its frames to the clip cache."""
     from .._clipcache import recording
-
     from ..grade import grade_for
 
     kf = load_keyframe(cache, task.shot, task.keyframe_key, ctx.config.sdxl_model,

@@ -20,7 +20,13 @@ from typing import Any
 
 from ..cache import Cache
 from ..config import RenderConfig
-from ..errors import MissingDependencyError, MusicVidError, RenderCancelled
+from ..errors import (
+    MissingDependencyError,
+    MusicVidError,
+    RenderCancelled,
+    StageError,
+    is_retryable,
+)
 from ..protocols import StageContext
 from ..types import Analysis, Storyboard
 from .base import ClipTask, KeyframeTask, do_clip_task, do_keyframe_task
@@ -170,10 +176,11 @@ class RayExecutor:
                         cause = exc.as_instanceof_cause()
                         if isinstance(cause, MusicVidError):
                             raise cause from None
-                        raise MusicVidError(f"a Ray worker failed: {exc}", stage=ctx.stage) from exc
-                    except ray.exceptions.RayActorError as exc:
-                        raise MusicVidError(f"a Ray worker died {MAX_RESTARTS + 1} times: {exc}",
-                                            stage=ctx.stage) from exc
+                        raise StageError(f"a Ray worker failed: {exc}", stage=ctx.stage,
+                                         retryable=is_retryable(cause)) from exc
+                    except ray.exceptions.RayActorError as exc:  # lost: another try may work
+                        raise StageError(f"a Ray worker died {MAX_RESTARTS + 1} times: {exc}",
+                                         stage=ctx.stage, retryable=True) from exc
                     idle.append(actor)
                     yield task
         finally:

@@ -11,8 +11,16 @@ from __future__ import annotations
 from .beats import BeatGrid, beat_grid
 from .planner import (MAX_SHOT_SECONDS, MIN_SHOT_SECONDS, crossfade_frames, min_shot_frames,
                       plan)
-from .prompts import (VisualIdentity, build_prompt, choose_identity, derive_seed,
-                      estimate_clip_tokens, negative_prompt, role_of, shot_prompt)
+from .prompts import (
+                      VisualIdentity,
+                      build_prompt,
+                      choose_identity,
+                      derive_seed,
+                      estimate_clip_tokens,
+                      negative_prompt,
+                      role_of,
+                      shot_prompt,
+)
 
 __all__ = [
     "MAX_SHOT_SECONDS",

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
+from ..stages import AnalyzerBase, KeyframeGeneratorBase, stage_option
 from ..types import Analysis, Section, Shot
 
 __all__ = ["CrashOnceKeyframes", "FakeAnalyzer", "SolidKeyframes", "FakeStagesPlugin"]
 
 
-class SolidKeyframes:
+class SolidKeyframes(KeyframeGeneratorBase):
     """A keyframe generator that paints each shot one colour derived from its seed.
 
     ``calls`` counts the shots it generated, so tests can assert cache behaviour.
@@ -51,17 +54,23 @@ class CrashOnceKeyframes(SolidKeyframes):
     name = "crash-once"
     batch_size = 1
 
+    @dataclass(frozen=True)
+    class CrashOptions:
+        marker: str = stage_option("", help="the file that says the crash happened")
+
+    option_prefixes = {"crash": CrashOptions}
+
     def generate(self, shots: Sequence[Shot], ctx: StageContext) -> list[Any]:
         import os
 
-        marker = Path(ctx.config.options["crash_marker"])
+        marker = Path(self.options(ctx, "crash").marker)
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             os._exit(1)
         return super().generate(shots, ctx)
 
 
-class FakeAnalyzer:
+class FakeAnalyzer(AnalyzerBase):
     """A steady grid: ``tempo`` BPM beats over the file's decoded duration."""
 
     name = "fake"

@@ -55,10 +55,13 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
     import tempfile
 
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
-    from transformers import (CLIPTextConfig, CLIPTextModel,
-                              CLIPTextModelWithProjection)
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     out = Path(directory)
     torch.manual_seed(seed)
@@ -135,10 +138,13 @@ def build_tiny_lora(sdxl_dir: str | Path, directory: str | Path, seed: int = 0,
 def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
     """Write a tiny random ``StableVideoDiffusionPipeline`` to ``directory``; return it."""
     import torch
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
-                           StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig,
-                              CLIPVisionModelWithProjection)
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     out = Path(directory)
     torch.manual_seed(seed)
