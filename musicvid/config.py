@@ -10,8 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidOptionError
 from ._options import parse_bool
+from .errors import InvalidOptionError
 from .options import env_values, integer, option
 from .paths import default_cache_dir
 

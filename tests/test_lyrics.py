@@ -10,9 +10,20 @@ import pytest
 
 from musicvid import LyricsError, RenderConfig, Storyboard, hookimpl, render
 from musicvid.captions import CaptionBurner, caption_events, srt_text, vtt_text
-from musicvid.lyrics import (Lyrics, LyricLine, Word, align_lyrics, apply_lyrics, decode_text,
-                             detect_format, imagery_words, load_lyrics, lyric_prompt,
-                             lyrics_of, parse_lyrics)
+from musicvid.lyrics import (
+    LyricLine,
+    Lyrics,
+    Word,
+    align_lyrics,
+    apply_lyrics,
+    decode_text,
+    detect_format,
+    imagery_words,
+    load_lyrics,
+    lyric_prompt,
+    lyrics_of,
+    parse_lyrics,
+)
 from musicvid.planning import estimate_clip_tokens, plan
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.testing import FakeStagesPlugin
@@ -486,3 +497,21 @@ def test_cli_render_and_plan_with_lyrics(tmp_path, click, fakes, capsys):
     assert main(["render", str(audio), "-o", str(tmp_path / "b.mp4"), "-q", "--lyrics",
                  str(bad), *small]) == 2
     assert "bad.lrc" in capsys.readouterr().err
+
+
+def test_caption_font_option_takes_a_font_file_and_refuses_anything_else(tmp_path):
+    from musicvid import InvalidOptionError
+    from musicvid.captions import DEFAULT_FONT
+
+    lyr = parse_lyrics("[00:00.00]Golden city lights\n")
+    copy = tmp_path / "My Font.ttf"
+    copy.write_bytes(DEFAULT_FONT.read_bytes())
+    base = np.full((180, 320, 3), 60, np.uint8)
+    own = list(CaptionBurner(lyr, 320, 180, Fraction(10), 5, font=copy).burn(iter([base]), "rgb"))
+    default = list(CaptionBurner(lyr, 320, 180, Fraction(10), 5).burn(iter([base]), "rgb"))
+    assert np.array_equal(own[0], default[0]) and not np.array_equal(own[0], base)
+    bogus = tmp_path / "notes.ttf"
+    bogus.write_text("not a font", encoding="utf-8")
+    with pytest.raises(InvalidOptionError, match="caption-font"):
+        CaptionBurner(lyr, 320, 180, Fraction(10), 5, font=bogus)
+    assert RenderConfig.create(caption_font=str(copy)).caption_font == copy

@@ -1,10 +1,20 @@
 """Lyrics through the server: the optional ``lyrics`` file and ``captions`` fields."""
+# ruff: noqa: F811
+# (the fixtures of test_server are imported, and pytest passes them by name)
 
 import io
 
 import av
-from test_server import (FIELDS, make_client, song, stages, start_ok,  # noqa: F401
-                         stored, submit, wait_state)
+from test_server import (  # noqa: F401
+    FIELDS,
+    make_client,
+    song,
+    stages,
+    start_ok,
+    stored,
+    submit,
+    wait_state,
+)
 
 LRC = b"[00:00.50]Silver rivers under a violet sky\n[00:02.00]<00:02.00>Cold <00:02.50>blue <00:03.00>rain <00:03.50>\n"
 
