@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import MissingDependencyError
@@ -51,3 +52,20 @@ def torch_dtype(name: str, device: str) -> Any:
         return torch.float32  # fp16 matmuls are not supported/fast on CPU
     return {"float32": torch.float32, "float16": torch.float16,
             "bfloat16": torch.bfloat16}[name]
+
+
+#: the first diffusers release whose ``from_pretrained`` takes ``dtype=`` (and deprecates
+#: ``torch_dtype=``); older releases ignore ``dtype=`` with a warning and load float32
+DTYPE_KEYWORD_SINCE = (0, 40)
+
+
+def dtype_kwargs(dtype: Any, diffusers: Any = None) -> dict[str, Any]:
+    """``{"dtype": dtype}`` for diffusers 0.40 and later, ``{"torch_dtype": dtype}`` before:
+    the keyword the installed release's ``from_pretrained`` reads."""
+    if diffusers is None:
+        diffusers = require_diffusers()
+    m = re.match(r"(\d+)\.(\d+)", str(getattr(diffusers, "__version__", "")))
+    if m is None:  # an unversioned build is a development one: the newest keyword
+        return {"dtype": dtype}
+    new = (int(m.group(1)), int(m.group(2))) >= DTYPE_KEYWORD_SINCE
+    return {"dtype" if new else "torch_dtype": dtype}

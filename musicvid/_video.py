@@ -33,12 +33,6 @@ def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
 
 
-def i420_to_rgb(i420: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-
-
 def i420_planes(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of the Y, U and V planes of an I420 buffer (writes go to ``buf``)."""
     flat = buf.reshape(-1)
@@ -77,6 +71,7 @@ def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0
     which is the same operation expressed in YUV, clipped to the legal TV range.
     """
     import cv2
+    import numpy as np
 
     if abs(gain - 1.0) < 1e-4:
         return frame
@@ -84,11 +79,10 @@ def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0
         return cv2.convertScaleAbs(frame, alpha=gain)
     y, u, v = i420_planes(frame, width, height)
     cv2.convertScaleAbs(y, dst=y, alpha=gain, beta=16.0 * (1.0 - gain))
-    cv2.min(y, 235, dst=y)
+    np.minimum(y, 235, out=y)
     for c in (u, v):
         cv2.convertScaleAbs(c, dst=c, alpha=gain, beta=128.0 * (1.0 - gain))
-        cv2.min(c, 240, dst=c)
-        cv2.max(c, 16, dst=c)
+        np.clip(c, 16, 240, out=c)
     return frame
 
 

@@ -123,7 +123,8 @@ def measure_encode_fps(width: int, height: int, preset: str, crf: int, frames: i
         t0 = time.perf_counter()
         for i in range(frames):
             m = np.array([[1.0, 0, -i * 0.5], [0, 1.0, -i * 0.3]])
-            frame = cv2.warpAffine(src, m, (width, height), flags=cv2.INTER_LINEAR)
+            frame = np.asarray(cv2.warpAffine(src, m, (width, height), flags=cv2.INTER_LINEAR),
+                               dtype=np.uint8)
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
             vf.pts = i
             for p in vs.encode(vf):

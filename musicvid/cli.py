@@ -24,7 +24,7 @@ class _Progress:
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
-        self.stage = None
+        self.stage: str | None = None
         self.bar: Any = None
 
     def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
@@ -174,7 +174,7 @@ def _stage_option_rows(factory: Any) -> list[dict[str, Any]]:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import list_stages
 
-    rows = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
+    rows: list[dict[str, Any]] = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
              "package": e.distribution or ("musicvid (built in)"
                                            if e.plugin.startswith("musicvid.") else ""),
              **({"options": _stage_option_rows(e.factory)} if args.options else {})}

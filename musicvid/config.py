@@ -133,7 +133,7 @@ def parse_fps(value: object) -> Fraction:
             fps = ntsc[text] if text in ntsc else Fraction(text).limit_denominator(1001)
     except (ValueError, ZeroDivisionError, TypeError):
         raise InvalidOptionError("fps", value, hint="a positive number such as 30, 29.97 or 30000/1001") from None
-    if fps <= 0 or fps > 240:
+    if not 1 <= fps <= 240:  # the documented range; 0.001 fps would be one frame a quarter-hour
         raise InvalidOptionError("fps", value, hint="between 1 and 240")
     return fps
 

@@ -69,6 +69,7 @@ def grade_array(rgb: np.ndarray, palette: Palette | str, strength: float = 1.0) 
     import numpy as np
 
     palette = Palette.parse(palette)
+    assert isinstance(palette, Palette)
     s = min(1.0, max(0.0, float(strength)))
     if s == 0.0:
         return rgb.copy()

@@ -91,9 +91,11 @@ def iter_options(cls: type | None = None, scopes: Iterable[str] = SCOPES
                  ) -> Iterator[OptionSpec]:
     """The declared options of ``cls`` (default :class:`RenderConfig`) in ``scopes``."""
     if cls is None:
-        from .config import RenderConfig as cls  # noqa: N813
+        from .config import RenderConfig
+
+        cls = RenderConfig
     wanted = set(scopes)
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         spec = f.metadata.get(_KEY)
         if isinstance(spec, OptionSpec) and spec.scope in wanted:
             yield dataclasses.replace(spec, name=f.name)

@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cache_keys, planning
-from ._clipcache import read_clip, recording
+from ._clipcache import read_clip
+from ._paths_check import check_audio_path, check_output_path
 from .budget import BudgetPlan
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import AudioNotFoundError, MusicVidError, StoryboardError, tagged
-from .executors.base import ClipTask, KeyframeTask, get_executor, load_keyframe
+from .errors import StoryboardError, tagged
+from .executors.base import (
+    ClipTask,
+    KeyframeTask,
+    get_executor,
+    keyframe_model,
+    load_keyframe,
+    run_clip_task,
+)
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
@@ -172,19 +180,18 @@ class Pipeline:
         audio = Path(audio)
         ctx = self._ctx("analyze")
         ctx.check_cancelled()
-        if not audio.is_file():
-            raise AudioNotFoundError(f"audio file not found: {audio}", stage="analyze")
+        check_audio_path(audio)
         self.check_options()
         t0 = time.perf_counter()
         self._audio = audio
         sha = file_sha256(audio)
         analyzer = self.stage("analyzer")
         key = cache_keys.analysis_key(sha, self.stage_identity("analyzer", ctx), self.config.fps)
-        cached = self.cache.get_json("analysis", key)
+        cached = self.cache.get_json("analysis", key, Analysis.from_dict)
         if cached is not None:
             self.stats["analysis_cached"] = True
             ctx.progress(1, 1, "analysis from cache")
-            return Analysis.from_dict(cached)
+            return cached  # type: ignore[no-any-return]
         with tagged("analyze", analyzer.name):
             analysis = analyzer.analyze(audio, ctx)
         analysis.audio_sha256 = sha
@@ -301,7 +308,7 @@ class Pipeline:
             k = keys[shot.index]
             if k in todo:
                 continue
-            if self.cache.path("keyframe", k, ".png").is_file():
+            if self.cache.has("keyframe", k, ".png"):
                 self.stats["keyframes_cached"] += 1
                 continue
             todo[k] = shot
@@ -331,7 +338,11 @@ class Pipeline:
     def load_keyframe(self, shot: Shot, key: str,
                       grade: tuple[Palette, float] | None = None) -> Keyframe:
         """Read a keyframe from the cache, colour-graded by ``grade`` (palette, strength)."""
-        return load_keyframe(self.cache, shot, key, self.config.sdxl_model, grade)
+        return load_keyframe(self.cache, shot, key, self.keyframe_model(), grade)
+
+    def keyframe_model(self) -> str:
+        """What makes this render's keyframes (:attr:`Keyframe.model`)."""
+        return keyframe_model(self.stage("keyframes"), self._ctx("keyframes"))
 
     def contact_sheet(self, board: Storyboard, path: str | Path,
                       keys: dict[int, str] | None = None) -> tuple[Path, int]:
@@ -346,7 +357,7 @@ class Pipeline:
         for shot in board.shots:
             k = keys[shot.index]
             if k not in loaded:
-                hit = self.cache.path("keyframe", k, ".png").is_file()
+                hit = self.cache.has("keyframe", k, ".png")
                 loaded[k] = self.load_keyframe(shot, k, grade).image if hit else None
             images.append(loaded[k])
         found = sum(1 for im in images if im is not None)
@@ -368,11 +379,12 @@ class Pipeline:
         ctx = self._ctx("motion")
         ctx.extra["storyboard"] = board
         identity = self.stage_identity("motion", ctx)
+        model = self.keyframe_model()
         tasks = []
         for shot in board.shots:
             ckey = self._clip_key(identity, shot, board, analysis, keys)
-            if not self.cache.path("clip", ckey, ".mkv").is_file():
-                tasks.append(ClipTask(shot, keys[shot.index], ckey))
+            if not self.cache.has("clip", ckey, ".mkv"):
+                tasks.append(ClipTask(shot, keys[shot.index], ckey, model))
         with tagged("motion", motion.name):
             for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx,
                                                           self.cache), 1):
@@ -384,9 +396,10 @@ class Pipeline:
         motion = self.stage("motion")
         cacheable = stage_cacheable(motion)
         identity = self.stage_identity("motion", ctx) if cacheable else {}
-        grade = self.grade_of(board)
+        model = self.keyframe_model()
         for shot in board.shots:
             ctx.check_cancelled()
+            ckey = ""
             if cacheable:
                 ckey = self._clip_key(identity, shot, board, analysis, keys)
                 hit = self.cache.lookup("clip", ckey, ".mkv")
@@ -395,15 +408,9 @@ class Pipeline:
                     ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1} (cached)")
                     yield read_clip(hit, shot.frame_count, board.width, board.height)
                     continue
-            kf = self.load_keyframe(shot, keys[shot.index], grade)
-            with tagged("motion", motion.name):
-                clip = motion.animate(kf, shot, board, analysis, ctx)
-            if cacheable and self.config.use_cache and clip.meta.get("cache", True):
-                clip = recording(clip, self.cache, ckey, board.fps)
-            if clip.frame_count != shot.frame_count:
-                raise MusicVidError(f"motion stage made {clip.frame_count} frames for shot "
-                                    f"{shot.index} of {shot.frame_count}", stage="motion",
-                                    plugin=motion.name)
+            task = ClipTask(shot, keys[shot.index], ckey, model)
+            clip = run_clip_task(task, motion, board, analysis, ctx, self.cache,
+                                 store=cacheable and self.config.use_cache)
             ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1}")
             yield clip
 
@@ -412,6 +419,7 @@ class Pipeline:
                contact_sheet: str | Path | None = None) -> RenderResult:
         t_all = time.perf_counter()
         audio, output = Path(audio), Path(output)
+        check_output_path(audio, output)
         self.preflight()
         analysis = self.analyze(audio)
         if storyboard is None:
@@ -479,7 +487,8 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
 
 
 def analyze(audio: str | Path, config: RenderConfig | None = None, **options: Any) -> Analysis:
-    """Analyze ``audio`` with the configured analyzer (cached)."""
+    """Analyze ``audio`` with the configured analyzer (cached); ``options`` as in
+    :func:`render`."""
     if config is None:
         config = RenderConfig.create(**options)
     elif options:

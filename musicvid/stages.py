@@ -138,7 +138,7 @@ def stage_options_key(stage: Any, ctx: StageContext) -> dict[str, Any]:
     """The stage's parsed options, JSON-ready, by group (validates them)."""
     out: dict[str, Any] = {}
     for prefix, cls in option_groups(stage).items():
-        parsed = parse_stage_options(ctx.config.options, prefix, cls)
+        parsed: Any = parse_stage_options(ctx.config.options, prefix, cls)
         keyed = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(cls)
                  if f.metadata.get("key", True)}
         if keyed:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import parse_fps
-from .errors import OutputError, StoryboardError
+from .errors import MusicVidError, OutputError, StoryboardError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -25,6 +25,59 @@ __all__ = [
     "Storyboard",
     "frame_count_for",
 ]
+
+
+SEED_MAX = 2**32 - 1
+MAX_SIDE = 8192  # as RenderConfig: even, 16..8192 pixels
+TRANSITIONS = ("cut", "crossfade")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_size(where: str, name: str, v: Any) -> int:
+    if not _is_int(v) or not 16 <= v <= MAX_SIDE or v % 2:
+        raise StoryboardError(f"{where}{name} must be an even number of pixels from 16 to "
+                              f"{MAX_SIDE}, not {v!r}")
+    return int(v)
+
+
+def _field(where: str, name: str, v: Any, kind: str, lo: float | None = None,
+           hi: float | None = None) -> Any:
+    """``v`` if it is of ``kind`` ("int", "number", "str", "object", "list") in [lo, hi];
+    else a :class:`StoryboardError` naming the field."""
+    ok = {"int": _is_int(v),
+          "number": (isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and v == v and v not in (float("inf"), float("-inf"))),
+          "str": isinstance(v, str), "object": isinstance(v, dict),
+          "list": isinstance(v, list)}[kind]
+    if ok and lo is not None and v < lo:
+        ok = False
+    if ok and hi is not None and v > hi:
+        ok = False
+    if not ok:
+        what = {"int": "an integer", "number": "a number", "str": "a string",
+                "object": "a JSON object", "list": "a list"}[kind]
+        span = ""
+        if lo is not None and hi is not None:
+            span = f" from {lo:g} to {hi:g}"
+        elif lo is not None:
+            span = f" of at least {lo:g}"
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+        raise StoryboardError(f"{where}{name} must be {what}{span}, not {shown}")
+    return v
+
+
+# Shot fields: (kind, low, high); None: no bound
+SHOT_FIELDS: dict[str, tuple[str, float | None, float | None]] = {
+    "index": ("int", 0, None), "start_frame": ("int", 0, None), "end_frame": ("int", 0, None),
+    "prompt": ("str", None, None), "seed": ("int", 0, SEED_MAX),
+    "negative_prompt": ("str", None, None), "section": ("str", None, None),
+    "section_index": ("int", 0, None), "group": ("int", None, None),
+    "motion": ("object", None, None), "transition": ("str", None, None),
+    "transition_frames": ("int", 0, None), "energy": ("number", 0.0, 1.0),
+}
 
 
 def frame_count_for(duration: float, fps: Fraction) -> int:
@@ -72,8 +125,48 @@ class Analysis:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Analysis:
+        """An analysis from its JSON form; a :class:`MusicVidError` names a field of the
+        wrong type (a cache entry or a file edited by hand)."""
+        if not isinstance(data, dict):
+            raise MusicVidError(f"an analysis is a JSON object, not {type(data).__name__}")
+        where = "the analysis's "
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise MusicVidError(f"the analysis has unknown fields: {', '.join(sorted(unknown))}")
+        for name in ("duration", "sample_rate", "tempo", "beats"):
+            if name not in data:
+                raise MusicVidError(f"{where}{name} is missing")
+        _field(where, "duration", data["duration"], "number", 0)
+        _field(where, "sample_rate", data["sample_rate"], "int", 1)
+        _field(where, "tempo", data["tempo"], "number", 0)
+        for name in ("tempo_confidence", "curve_fps"):
+            if name in data:
+                _field(where, name, data[name], "number", 0)
+        if "meter" in data:
+            _field(where, "meter", data["meter"], "int", 1)
+        for name in ("beats", "downbeats", "energy", "onset"):
+            for i, v in enumerate(_field(where, name, data.get(name, []), "list")):
+                _field(where, f"{name}[{i}]", v, "number")
+        for name in ("key", "mode", "audio_sha256"):
+            if data.get(name) is not None:
+                _field(where, name, data[name], "str")
+        if "descriptors" in data:
+            _field(where, "descriptors", data["descriptors"], "object")
         data = dict(data)
-        data["sections"] = [Section(**s) for s in data.get("sections", [])]
+        sections = []
+        for i, raw in enumerate(_field(where, "sections", data.get("sections", []), "list")):
+            sw = f"the analysis's section {i}: "
+            _field(sw, "section", raw, "object")
+            for name in ("start", "end"):
+                _field(sw, name, raw.get(name), "number")
+            for name, kind in (("label", "str"), ("group", "int"), ("energy", "number")):
+                if name in raw:
+                    _field(sw, name, raw[name], kind)
+            try:
+                sections.append(Section(**raw))
+            except TypeError as exc:
+                raise MusicVidError(f"{sw}{exc}") from None
+        data["sections"] = sections
         return cls(**data)
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -133,7 +226,10 @@ class Storyboard:
         self.fps = parse_fps(self.fps)
 
     def validate(self) -> None:
-        """Raise :class:`StoryboardError` unless the shots tile [0, frame_count)."""
+        """Raise :class:`StoryboardError` unless the size is one a render can make (even,
+        16 to 8192 pixels) and the shots tile [0, frame_count)."""
+        _check_size("the storyboard's ", "width", self.width)
+        _check_size("the storyboard's ", "height", self.height)
         if not self.shots:
             raise StoryboardError("the storyboard has no shots")
         expected = 0
@@ -175,20 +271,42 @@ class Storyboard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Storyboard:
+        """A storyboard from its JSON form, every field checked: a
+        :class:`StoryboardError` names the first one that is missing or wrong."""
+        if not isinstance(data, dict):
+            raise StoryboardError(f"a storyboard is a JSON object, not {type(data).__name__}")
+        if "fps" not in data and "fps_rational" not in data:
+            raise StoryboardError("the storyboard has no fps")
         try:
             fps = parse_fps(data.get("fps_rational") or data["fps"])
-            shots = []
-            fields = set(Shot.__dataclass_fields__)
-            for i, raw in enumerate(data["shots"]):
-                kw = {k: v for k, v in raw.items() if k in fields}
-                kw.setdefault("index", i)
-                shots.append(Shot(**kw))
-            frame_count = int(data.get("frame_count") or (shots[-1].end_frame if shots else 0))
-            board = cls(fps=fps, frame_count=frame_count, shots=shots,
-                        width=int(data.get("width", 1280)), height=int(data.get("height", 720)),
-                        meta=dict(data.get("meta", {})))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoryboardError(f"malformed storyboard: {exc}") from None
+        except MusicVidError as exc:
+            raise StoryboardError(f"the storyboard's fps: {exc}") from None
+        raw_shots = _field("the storyboard's ", "shots", data.get("shots"), "list")
+        shots = []
+        for i, raw in enumerate(raw_shots):
+            where = f"shot {i}: "
+            if not isinstance(raw, dict):
+                raise StoryboardError(f"shot {i} must be a JSON object, not "
+                                      f"{type(raw).__name__}")
+            for name in ("start_frame", "end_frame", "prompt", "seed"):
+                if name not in raw:
+                    raise StoryboardError(f"{where}{name} is missing")
+            kw = {}
+            for name, (kind, lo, hi) in SHOT_FIELDS.items():
+                if name in raw:
+                    kw[name] = _field(where, name, raw[name], kind, lo, hi)
+            if kw.get("transition", "cut") not in TRANSITIONS:
+                raise StoryboardError(f"{where}transition must be one of "
+                                      f"{', '.join(TRANSITIONS)}, not {kw['transition']!r}")
+            kw.setdefault("index", i)
+            shots.append(Shot(**kw))
+        frame_count = data.get("frame_count") or (shots[-1].end_frame if shots else 0)
+        frame_count = _field("the storyboard's ", "frame_count", frame_count, "int", 1)
+        width = _check_size("the storyboard's ", "width", data.get("width", 1280))
+        height = _check_size("the storyboard's ", "height", data.get("height", 720))
+        meta = _field("the storyboard's ", "meta", data.get("meta", {}), "object")
+        board = cls(fps=fps, frame_count=frame_count, shots=shots, width=width, height=height,
+                    meta=dict(meta))
         board.validate()
         return board
 

@@ -49,7 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     lock.release()
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            access_log=verbose, timeout_graceful_shutdown=5)
+                            access_log=verbose, timeout_graceful_shutdown=5,
+                            **settings.uvicorn_options())
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1

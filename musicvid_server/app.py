@@ -28,19 +28,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from musicvid import RenderConfig
+from musicvid import Pipeline, RenderConfig
 from musicvid.config import CAPTION_MODES, Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 from musicvid.options import form_options
 
 from .errors import ApiError
+from .guards import OriginCheckMiddleware
 from .openapi import build_openapi
 from .process import DataDirLock
 from .settings import ServerSettings
 from .store import FINAL_STATES, STATES, JobStore, parse_job_id
-from .uploads import read_form, validate_audio
-from musicvid import Pipeline
-
+from .tokens import SIGNED_PATHS, install_redaction, signed_urls, verify
+from .uploads import disk_full, insufficient_storage, read_form, validate_audio
 from .worker import Worker, job_dir
 
 __all__ = ["ServerState", "create_app"]
@@ -70,18 +70,21 @@ class ServerState:
     store: JobStore
     worker: Worker
     stopping: anyio.Event
+    uploads: int = 0  # requests receiving an upload right now
 
 
 # -- middleware ---------------------------------------------------------------------------
 class ApiKeyMiddleware:
     """With a key set, /api/* (but /api/health and /api/options) needs
-    ``Authorization: Bearer KEY`` or ``?access_token=KEY`` (RFC 6750 §2.1, §2.3)."""
+    ``Authorization: Bearer KEY`` or ``?access_token=KEY`` (RFC 6750 §2.1, §2.3); a
+    job's video and events also open with the signed ``?token=`` of its status JSON."""
 
     OPEN = ("/api/health", "/api/options")
 
     def __init__(self, app: ASGIApp, api_key: str | None):
         self.app = app
         self.key = api_key.encode() if api_key else None
+        self.text_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -90,6 +93,12 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        token = request.query_params.get("token")
+        if token is not None and path in SIGNED_PATHS and self.text_key:
+            job_id = parse_job_id(request.query_params.get("job_id"))
+            if job_id is not None and verify(self.text_key, job_id, token):
+                await self.app(scope, receive, send)
+                return
         given = ""
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
@@ -155,14 +164,19 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,10}", raw.strip()) or not lo <= int(raw) <= hi:
+    if not re.fullmatch(r"[0-9]{1,10}", raw.strip()) or not lo <= int(raw) <= hi:
         raise ApiError(422, "invalid_option", f"{name} must be an integer from {lo} to {hi}",
                        field=name)
     return int(raw)
 
 
-def _status_json(state: ServerState, job: Any) -> dict[str, Any]:
-    return job.to_api(state.store.queue_position(job))  # type: ignore[no-any-return]
+def _status_json(state: ServerState, job: Any, position: Any = ...) -> dict[str, Any]:
+    """The status JSON of ``job``, with its ``events_url`` (signed links with a key)."""
+    if position is ...:
+        position = state.store.queue_position(job)
+    data: dict[str, Any] = job.to_api(position)
+    signed_urls(state.settings.api_key, state.settings.signed_url_ttl_s, job.id, data)
+    return data
 
 
 def parse_job_fields(fields: dict[str, str]) -> dict[str, Any]:
@@ -223,6 +237,37 @@ def _lyrics_json(lyrics: Any) -> dict[str, Any]:
                       for ln in lyrics.lines]}
 
 
+class VideoResponse(FileResponse):
+    """A FileResponse whose Range errors (400, 416) are JSON like every other error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        held: dict[str, Any] = {}
+
+        async def json_range_errors(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (400, 416):
+                held.update(status=message["status"], body=b"", headers=[
+                    (k, v) for k, v in message.get("headers", []) if k.lower() == b"content-range"])
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            held["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            code = held["status"]
+            text = held["body"].decode("utf-8", "replace").strip()
+            err = (ApiError(400, "bad_range", f"malformed Range header: {text or 'invalid'}")
+                   if code == 400 else
+                   ApiError(416, "range_not_satisfiable", "the Range is outside the file"))
+            body = json.dumps(err.body()).encode()
+            await send({"type": "http.response.start", "status": code, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()), *held["headers"]]})
+            await send({"type": "http.response.body", "body": body})
+
+        await super().__call__(scope, receive, json_range_errors)
+
+
 # -- endpoints ----------------------------------------------------------------------------
 async def page(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
@@ -240,6 +285,7 @@ async def options(request: Request) -> JSONResponse:
                          "max_upload_bytes": s.max_upload_bytes,
                          "max_lyrics_bytes": LYRICS_MAX_BYTES,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
+                         "min_sample_rate": s.min_sample_rate,
                          "api_key_required": s.api_key is not None})
 
 
@@ -247,15 +293,42 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.openapi)
 
 
+def _check_capacity(st: ServerState, incoming: int = 0) -> None:
+    """503 when the queue is full, 507 when the data directory's disk is nearly full."""
+    s = st.settings
+    queued = st.store.count("queued")
+    if queued >= s.max_queued:
+        raise ApiError(503, "queue_full",
+                       f"the server has {queued} jobs waiting, its limit; try again later",
+                       headers={"Retry-After": "60"}, limit="max_queued",
+                       max_queued=s.max_queued)
+    free = shutil.disk_usage(s.data_dir).free
+    if free - incoming < s.min_free_bytes:
+        raise insufficient_storage(f"{free // (1024 * 1024)} MB free, the server keeps "
+                                   f"{s.min_free_bytes // (1024 * 1024)} MB")
+
+
 async def start(request: Request) -> Response:
     st = _state(request)
     s = st.settings
+    length = request.headers.get("content-length", "")
+    _check_capacity(st, int(length) if length.isdigit() else 0)
+    if st.uploads >= s.max_concurrent_uploads:
+        raise ApiError(503, "too_many_uploads",
+                       f"the server is receiving {st.uploads} uploads, its limit; try again "
+                       "in a moment", headers={"Retry-After": "10"},
+                       limit="max_concurrent_uploads",
+                       max_concurrent_uploads=s.max_concurrent_uploads)
+    st.uploads += 1
     try:
         upload = await read_form(request, s.data_dir / "uploads", file_field="audio",
                                  allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
+                                 min_rate=s.upload_min_rate, grace_s=s.upload_grace_s,
                                  blobs={"lyrics": LYRICS_MAX_BYTES})
     except ClientDisconnect:
         return Response(status_code=400)
+    finally:
+        st.uploads -= 1
     try:
         missing = [f for f in ("audio", *REQUIRED_FIELDS)
                    if (upload.file is None if f == "audio" else f not in upload.fields)]
@@ -268,16 +341,17 @@ async def start(request: Request) -> Response:
         lyrics = _parse_lyrics_upload(upload)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
-                                       s.max_duration_s)
+                                       s.max_duration_s, s.min_sample_rate)
         if lyrics is not None:
             _check_lyrics(lyrics[1], info.duration)
+        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
         if lyrics is not None:
             job["lyrics"] = folder / "lyrics.txt"
         config = RenderConfig.create(profile=s.profile, **job, **s.render_config_kwargs())
-        folder.mkdir(parents=True)
         try:
+            folder.mkdir(mode=0o700, parents=True)
             if lyrics is not None:
                 (folder / "lyrics.txt").write_bytes(lyrics[0])
             upload.file.replace(folder / "audio")
@@ -285,8 +359,11 @@ async def start(request: Request) -> Response:
             st.store.create(job_id, genre=genre, style=style, palette=palette, seed=seed,
                             filename=upload.filename, duration_s=info.duration,
                             config=config.to_dict())
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
+            if disk_full(exc):
+                log.warning("a job could not be stored: the disk is full (%s)", exc)
+                raise insufficient_storage() from None
             raise
     finally:
         upload.discard()
@@ -317,7 +394,7 @@ async def result(request: Request) -> Response:
     if job.expired or not path.is_file():
         raise ApiError(410, "gone", "the video was deleted after the server's result TTL; "
                                     "submit the song again", state=job.state)
-    return FileResponse(path, media_type="video/mp4",
+    return VideoResponse(path, media_type="video/mp4",
                         filename=f"musicvid-{job.id[:8]}.mp4",
                         content_disposition_type="attachment" if download else "inline")
 
@@ -355,18 +432,37 @@ async def lyrics(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> JSONResponse:
+    """Cancel, then wait up to ``cancel_wait_s`` for a running job to stop, and answer
+    with the state it really ended in (it may have finished before the cancel took
+    effect): 200 once final, 202 while it is still stopping."""
     st = _state(request)
     job = _get_job(request)
     if job.state in ("succeeded", "failed"):
         raise ApiError(409, "already_finished", f"the job already {job.state}",
                        state=job.state)
-    after = st.store.request_cancel(job.id)  # first the flag, then the running job's event
+    try:
+        after = st.store.request_cancel(job.id)  # first the flag, then the job's event
+    except Exception as exc:
+        if disk_full(exc):
+            raise insufficient_storage() from None
+        raise
     st.worker.cancel(job.id)
     if after is None:  # pragma: no cover - rows are never deleted
         raise ApiError(404, "not_found", "no job with this id")
     if job.state == "queued" and after.state == "canceled":  # it never ran: drop the upload
         shutil.rmtree(job_dir(st.settings.data_dir, job.id), ignore_errors=True)
-    return JSONResponse(_status_json(st, after))
+    deadline = time.monotonic() + st.settings.cancel_wait_s
+    while after.state == "running":
+        if not st.worker.has_job(job.id):  # no worker on it: settle it now
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(st.worker.reconcile)
+        latest = st.store.get(job.id)
+        after = latest if latest is not None else after
+        if after.state != "running" or time.monotonic() >= deadline:
+            break
+        await anyio.sleep(0.05)
+    return JSONResponse(_status_json(st, after),
+                        status_code=202 if after.state == "running" else 200)
 
 
 async def events(request: Request) -> Response:
@@ -387,7 +483,7 @@ async def events(request: Request) -> Response:
             if (version, position) != seen:
                 seen = (version, position)
                 last_sent = time.monotonic()
-                yield f"event: status\ndata: {json.dumps(job.to_api(position))}\n\n"
+                yield f"event: status\ndata: {json.dumps(_status_json(st, job, position))}\n\n"
                 if job.state in FINAL_STATES:
                     yield "event: end\ndata: {}\n\n"
                     return
@@ -410,7 +506,7 @@ async def jobs(request: Request) -> JSONResponse:
                        valid=list(STATES))
     page_, total = st.store.list_jobs(limit, offset, state)
     positions = st.store.queued_positions()
-    return JSONResponse({"jobs": [j.to_api(positions.get(j.id)) for j in page_],
+    return JSONResponse({"jobs": [_status_json(st, j, positions.get(j.id)) for j in page_],
                          "total": total, "limit": limit, "offset": offset,
                          "next_offset": offset + limit if offset + limit < total else None})
 
@@ -453,11 +549,13 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
     when the render settings are invalid."""
     settings = settings or ServerSettings()
     config = _check_render_settings(settings)
+    install_redaction()  # no key or signed token in the access log
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lock = DataDirLock(settings.data_dir)
-        lock.acquire()
+        lock.acquire()  # creates the data directory, 0700
+        (settings.data_dir / "jobs").mkdir(mode=0o700, exist_ok=True)
         store = JobStore(settings.data_dir / "jobs.sqlite3")
         worker = Worker(settings, store)
         try:
@@ -499,6 +597,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
     middleware = [
         Middleware(SecurityHeadersMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts),
+        Middleware(OriginCheckMiddleware, allowed_origins=settings.allowed_origins),
         Middleware(ApiKeyMiddleware, api_key=settings.api_key),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,

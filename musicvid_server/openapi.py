@@ -47,6 +47,18 @@ COMMON_ERRORS = {
     "500": {"$ref": "#/components/responses/InternalError"},
 }
 
+TOKEN_PARAM = {
+    "name": "token", "in": "query", "required": False,
+    "description": "the signed token of the job's result_url/events_url (with an API "
+                   "key): opens this endpoint for this job until it expires",
+    "schema": {"type": "string"},
+}
+
+CROSS_ORIGIN = {"description": "sent by a page on another origin (cross-site request "
+                               "forgery protection)",
+                "content": {"application/json": {"schema": {"$ref":
+                                                            "#/components/schemas/Error"}}}}
+
 
 def job_option_schemas() -> dict[str, Any]:
     """The form fields of the per-job options, from the option schema."""
@@ -99,7 +111,9 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "filename": {"type": "string"},
             "duration_s": _nullable("number"),
             "result_url": _nullable("string", description="where to GET the video once "
-                                                          "succeeded"),
+                                                          "succeeded (signed with a key)"),
+            "events_url": {"type": "string",
+                           "description": "the job's event stream (signed with a key)"},
             "result_expired": {"type": "boolean"},
             "stats": {"type": "object", "additionalProperties": True},
         },
@@ -169,10 +183,16 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "400": _error("malformed multipart body"),
                 "413": _error(f"the upload is larger than {limit_mb:g} MB"),
                 "415": _error("not multipart/form-data, or the file is not audio"),
+                "403": CROSS_ORIGIN,
+                "408": _error("the upload was slower than the server's minimum rate"),
                 "422": _error("a missing, unknown or invalid field (the body lists the valid "
-                              "values), audio that is corrupt, too short or too long, or a "
-                              "lyrics file that is not text, is empty or malformed (the body "
-                              "names the line), overlaps or runs past the song's end"),
+                              "values), audio that is corrupt, too short or too long, "
+                              "or sampled too low (limit names which), or a lyrics file "
+                              "that is not text, is empty or malformed (the body names the "
+                              "line), overlaps or runs past the song's end"),
+                "503": _error("the queue is full, or too many uploads at once (see "
+                              "Retry-After)"),
+                "507": _error("the server is out of disk space"),
                 **COMMON_ERRORS}}},
         "/api/generate/status": {"get": {
             "operationId": "status", "summary": "A job's state, stage, progress and ETA",
@@ -190,6 +210,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 {"name": "Range", "in": "header", "required": False,
                  "description": "bytes=START-END, as browsers send for seeking",
                  "schema": {"type": "string"}},
+                TOKEN_PARAM,
             ],
             "responses": {
                 "200": {"description": "the MP4 (H.264 + AAC)",
@@ -201,22 +222,24 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                         "content": {"video/mp4": {"schema": {"type": "string",
                                                              "format": "binary"}},
                                     "multipart/byteranges": {"schema": {"type": "string"}}}},
-                "400": {"description": "malformed Range header",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "400": _error("malformed Range header"),
                 "404": _error("no job with this id"),
                 "409": _error("the job has not succeeded (yet): see state"),
                 "410": _error("the video was deleted after the result TTL"),
-                "416": {"description": "the range is outside the file",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "416": _error("the range is outside the file"),
                 "422": _error("job_id missing or download not 0/1"),
                 **COMMON_ERRORS}}},
         "/api/generate/cancel": {"post": {
             "operationId": "cancel",
             "summary": "Cancel a queued job, or stop a running one at its next unit of work",
             "parameters": [JOB_ID_PARAM],
-            "responses": {"200": _json(_ref("Job"), "the job after the request"),
+            "responses": {"200": _json(_ref("Job"), "the job in the state it ended in"),
+                          "202": _json(_ref("Job"), "still running: it stops at its next "
+                                                    "unit of work"),
+                          "403": CROSS_ORIGIN,
                           "404": _error("no job with this id"),
                           "409": _error("the job already succeeded or failed"),
+                          "507": _error("the server is out of disk space"),
                           "422": _error("job_id missing"), **COMMON_ERRORS}}},
         "/api/generate/lyrics": {"get": {
             "operationId": "lyrics",
@@ -240,7 +263,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "operationId": "events",
             "summary": "Server-Sent Events: an event 'status' (a Job as JSON) on every "
                        "change, then 'end' when the job is finished",
-            "parameters": [JOB_ID_PARAM],
+            "parameters": [JOB_ID_PARAM, TOKEN_PARAM],
             "responses": {"200": {"description": "text/event-stream",
                                   "content": {"text/event-stream": {
                                       "schema": {"type": "string"}}}},
@@ -282,7 +305,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "follow GET /api/generate/status (or /events), fetch GET "
                 "/api/generate/result. Every error is JSON {error, message, ...} except "
                 "400 'Invalid host header' (a Host not in the server's allowed hosts) and "
-                "the 400/416 of malformed or unsatisfiable Range headers, which are text."),
+                "uvicorn's 503 beyond its connection limit, which are text."),
             "license": {"name": "Apache-2.0"},
         },
         "servers": [{"url": "/"}],
@@ -292,8 +315,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "MUSICVID_API_KEY; required when the server listens beyond "
-                               "localhost. Browsers may pass it as ?access_token= (RFC 6750) "
-                               "where headers cannot be set (video, EventSource)."}},
+                               "localhost. Where headers cannot be set (video, "
+                               "EventSource), use the signed result_url/events_url of the "
+                               "job's status; ?access_token= (RFC 6750) also works but puts "
+                               "the key in URLs."}},
             "responses": {
                 "Unauthorized": _error("missing or wrong API key (only when the server has "
                                        "one)"),
@@ -327,6 +352,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                 "max_lyrics_bytes": {"type": "integer"},
                                 "min_duration_s": {"type": "number"},
                                 "max_duration_s": {"type": "number"},
+                                "min_sample_rate": {"type": "integer"},
                                 "api_key_required": {"type": "boolean"}}},
             },
         },

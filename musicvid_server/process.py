@@ -28,8 +28,9 @@ class DataDirLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data dir
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        f = os.fdopen(fd, "a+", encoding="utf-8")  # held until release()
         try:
             if sys.platform == "win32":
                 import msvcrt

@@ -14,6 +14,17 @@ option                         environment variable                default
 ``--max-attempts``             ``MUSICVID_MAX_ATTEMPTS``           ``3``
 ``--result-ttl-hours``         ``MUSICVID_RESULT_TTL_HOURS``       ``24``
 ``--allowed-host`` (repeat)    ``MUSICVID_ALLOWED_HOSTS`` (comma)  from ``--host``
+``--allowed-origin`` (repeat)  ``MUSICVID_ALLOWED_ORIGINS`` (comma) the server's own
+``--max-queued``               ``MUSICVID_MAX_QUEUED``             ``50``
+``--min-free-mb``              ``MUSICVID_MIN_FREE_MB``            ``512``
+``--min-sample-rate``          ``MUSICVID_MIN_SAMPLE_RATE``        ``8000``
+``--max-duration-min``         ``MUSICVID_MAX_DURATION_MIN``       ``30``
+``--max-concurrent-uploads``   ``MUSICVID_MAX_CONCURRENT_UPLOADS`` ``4``
+``--upload-min-rate-kb``       ``MUSICVID_UPLOAD_MIN_RATE_KB``     ``16``
+``--upload-grace-s``           ``MUSICVID_UPLOAD_GRACE_S``         ``10``
+``--limit-concurrency``        ``MUSICVID_LIMIT_CONCURRENCY``      ``64``
+``--signed-url-ttl-min``       ``MUSICVID_SIGNED_URL_TTL_MIN``     ``120``
+``--cancel-wait-s``            ``MUSICVID_CANCEL_WAIT_S``          ``5``
 (none: keep it off ``ps``)     ``MUSICVID_API_KEY``                none
 =============================  ==================================  =====================
 
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +52,7 @@ __all__ = ["ServerSettings", "add_server_options", "default_data_dir", "is_loopb
            "settings_from_args"]
 
 MB = 1024 * 1024
+MIN_API_KEY_LENGTH = 16
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host headers bracket IPv6
 
 def is_loopback(host: str) -> bool:
@@ -57,9 +70,27 @@ def _env_number(name: str, kind: type, default: Any) -> Any:
     if raw is None or not raw.strip():
         return default
     try:
-        return kind(raw.strip())
+        value = kind(raw.strip())
     except ValueError:
         raise InvalidOptionError(name, raw, hint=f"a number, such as {default}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidOptionError(name, raw, hint=f"a finite number, such as {default}")
+    return value
+
+
+def _number(value: Any, name: str, lo: float, hi: float = math.inf, *,
+            integer: bool = False) -> Any:
+    """``value`` if it is a finite number (an int when ``integer``) in [lo, hi]."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    if ok and integer:
+        ok = isinstance(value, int)
+    if ok:
+        ok = math.isfinite(value) and lo <= value <= hi
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        span = f"of at least {lo:g}" if hi == math.inf else f"from {lo:g} to {hi:g}"
+        raise InvalidOptionError(name, value, hint=f"{kind} {span}")
+    return value
 
 
 @dataclass
@@ -81,6 +112,17 @@ class ServerSettings:
     min_duration_s: float = 1.0
     max_duration_s: float = 30 * 60.0
     cleanup_interval_s: float = 600.0
+    allowed_origins: list[str] = field(default_factory=list)  # besides the server's own
+    max_queued: int = 50  # jobs waiting at once; more answer 503
+    min_free_bytes: int = 512 * MB  # free space the data directory keeps; below: 507
+    min_sample_rate: int = 8000  # Hz
+    max_concurrent_uploads: int = 4  # uploads received at once; more answer 503
+    upload_min_rate: float = 16 * 1024.0  # bytes/s an upload must average after the grace
+    upload_grace_s: float = 10.0
+    limit_concurrency: int = 64  # uvicorn: connections at once; more answer 503
+    signed_url_ttl_s: float = 120 * 60.0  # links to a job's video and events (with a key)
+    cancel_wait_s: float = 5.0  # how long a cancel waits for the running job to stop
+    reconcile_interval_s: float = 2.0  # how often stranded running jobs are looked for
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -93,11 +135,23 @@ class ServerSettings:
         for name, value, lo, hi in checks:
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise InvalidOptionError(name, value, hint=f"an integer from {lo} to {hi}")
-        if self.max_upload_bytes < 1024:
-            raise InvalidOptionError("max_upload_bytes", self.max_upload_bytes,
-                                     hint="at least 1024 bytes")
-        if self.result_ttl_s <= 0:
-            raise InvalidOptionError("result_ttl", self.result_ttl_s, hint="a positive duration")
+        _number(self.max_upload_bytes, "max_upload_bytes", 1024, integer=True)
+        if not (isinstance(self.result_ttl_s, (int, float)) and math.isfinite(self.result_ttl_s)
+                and self.result_ttl_s > 0):
+            raise InvalidOptionError("result_ttl", self.result_ttl_s,
+                                     hint="a positive, finite duration")
+        _number(self.max_queued, "max_queued", 1, 100_000, integer=True)
+        _number(self.min_free_bytes, "min_free_bytes", 0, integer=True)
+        _number(self.min_sample_rate, "min_sample_rate", 1, 768_000, integer=True)
+        _number(self.min_duration_s, "min_duration", 0)
+        _number(self.max_duration_s, "max_duration", max(1.0, self.min_duration_s))
+        _number(self.max_concurrent_uploads, "max_concurrent_uploads", 1, 10_000, integer=True)
+        _number(self.upload_min_rate, "upload_min_rate", 0)
+        _number(self.upload_grace_s, "upload_grace", 0)
+        _number(self.limit_concurrency, "limit_concurrency", 1, 1_000_000, integer=True)
+        _number(self.signed_url_ttl_s, "signed_url_ttl", 1)
+        _number(self.cancel_wait_s, "cancel_wait", 0, 3600)
+        _number(self.reconcile_interval_s, "reconcile_interval", 0.01)
 
     @property
     def trusted_hosts(self) -> list[str]:
@@ -113,13 +167,24 @@ class ServerSettings:
         return [f"[{bare}]" if ":" in bare else bare, *LOOPBACK_NAMES]
 
     def check_binding(self) -> None:
-        """Refuse to listen beyond this machine without an API key."""
+        """Refuse to listen beyond this machine without an API key of at least
+        :data:`MIN_API_KEY_LENGTH` characters."""
         if not is_loopback(self.host) and not self.api_key:
             raise InvalidOptionError(
                 "host", self.host,
                 hint="listening on an address other than 127.0.0.1/localhost needs an API key: "
                      "set MUSICVID_API_KEY to a long random string; clients send it as "
                      "'Authorization: Bearer <key>'")
+        if not is_loopback(self.host) and len(self.api_key or "") < MIN_API_KEY_LENGTH:
+            raise InvalidOptionError(
+                "MUSICVID_API_KEY", "(hidden)",
+                hint=f"on {self.host} the API key needs at least {MIN_API_KEY_LENGTH} "
+                     "characters; make one with: python -c 'import secrets; "
+                     "print(secrets.token_urlsafe(32))'")
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """Options of ``uvicorn.Config`` that enforce this server's connection limits."""
+        return {"limit_concurrency": self.limit_concurrency}
 
     def render_config_kwargs(self) -> dict[str, Any]:
         out = {k: v for k, v in self.render_options.items() if v is not None}
@@ -154,18 +219,75 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--allowed-host", action="append", default=None, metavar="HOST",
                    help="a Host header to accept; repeat for several (env "
                         "MUSICVID_ALLOWED_HOSTS, comma-separated)")
+    g.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN",
+                   help="another web origin (https://host[:port]) whose pages may start and "
+                        "cancel jobs; repeat for several (env MUSICVID_ALLOWED_ORIGINS)")
+    lim = p.add_argument_group("limits")
+    for flag, _env, kind, default, _unit, _field, text in LIMITS:
+        lim.add_argument(flag, type=kind, default=None,
+                         help=f"{text} (env {_env}, default {default:g})")
     m = p.add_argument_group("models: the options of musicvid render, for every job")
     add_options(m, scopes=("model",))  # each job sets its own genre, style, palette, seed
 
 
+# (flag, environment variable, type, default, unit scale to the settings field, field, help)
+LIMITS: tuple[tuple[str, str, type, float, float, str, str], ...] = (
+    ("--max-queued", "MUSICVID_MAX_QUEUED", int, 50, 1, "max_queued",
+     "jobs waiting at once; more are refused with 503"),
+    ("--min-free-mb", "MUSICVID_MIN_FREE_MB", float, 512, MB, "min_free_bytes",
+     "free space to keep in the data directory; uploads are refused (507) below it"),
+    ("--min-sample-rate", "MUSICVID_MIN_SAMPLE_RATE", int, 8000, 1, "min_sample_rate",
+     "lowest accepted sample rate of a song, in Hz"),
+    ("--max-duration-min", "MUSICVID_MAX_DURATION_MIN", float, 30, 60, "max_duration_s",
+     "longest accepted song, in minutes"),
+    ("--max-concurrent-uploads", "MUSICVID_MAX_CONCURRENT_UPLOADS", int, 4, 1,
+     "max_concurrent_uploads", "uploads received at once; more are refused with 503"),
+    ("--upload-min-rate-kb", "MUSICVID_UPLOAD_MIN_RATE_KB", float, 16, 1024,
+     "upload_min_rate", "slowest average upload speed in KiB/s after the grace time (408)"),
+    ("--upload-grace-s", "MUSICVID_UPLOAD_GRACE_S", float, 10, 1, "upload_grace_s",
+     "seconds an upload may take before its speed is checked"),
+    ("--limit-concurrency", "MUSICVID_LIMIT_CONCURRENCY", int, 64, 1, "limit_concurrency",
+     "connections served at once (uvicorn); more are answered 503"),
+    ("--signed-url-ttl-min", "MUSICVID_SIGNED_URL_TTL_MIN", float, 120, 60,
+     "signed_url_ttl_s", "lifetime of the signed video and event links (with an API key)"),
+    ("--cancel-wait-s", "MUSICVID_CANCEL_WAIT_S", float, 5, 1, "cancel_wait_s",
+     "how long a cancel waits for a running job to stop before answering 202"),
+)
+
+
+def _option(args: argparse.Namespace, dest: str, env: str, kind: type, default: Any,
+            lo: float, hi: float = math.inf) -> Any:
+    """The option, else the environment variable, else ``default``; checked to be a
+    finite number in [lo, hi] (``nan`` and ``inf`` are refused)."""
+    value = getattr(args, dest, None)
+    name = "--" + dest.replace("_", "-")
+    if value is None:
+        value, name = _env_number(env, kind, default), env
+    try:
+        return _number(value, name, lo, hi, integer=kind is int)
+    except InvalidOptionError:
+        raise InvalidOptionError(name, value, hint=f"a finite number from {lo:g}"
+                                 + ("" if hi == math.inf else f" to {hi:g}")) from None
+
+
+def _list_env(name: str) -> list[str]:
+    return [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
+
+
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """Options first, then environment variables, then defaults."""
-    env_hosts = [h.strip() for h in os.environ.get("MUSICVID_ALLOWED_HOSTS", "").split(",")
-                 if h.strip()]
-    upload_mb = args.max_upload_mb if args.max_upload_mb is not None else _env_number(
-        "MUSICVID_MAX_UPLOAD_MB", float, 200.0)
-    ttl_h = args.result_ttl_hours if args.result_ttl_hours is not None else _env_number(
-        "MUSICVID_RESULT_TTL_HOURS", float, 24.0)
+    env_hosts = _list_env("MUSICVID_ALLOWED_HOSTS")
+    upload_mb = _option(args, "max_upload_mb", "MUSICVID_MAX_UPLOAD_MB", float, 200.0,
+                        1024 / MB, 1024 * 1024)
+    # at least a minute: a shorter TTL would run the janitor many times a second
+    ttl_h = _option(args, "result_ttl_hours", "MUSICVID_RESULT_TTL_HOURS", float, 24.0,
+                    1 / 60, 24 * 365 * 100)
+    limits: dict[str, Any] = {}
+    for flag, env, kind, default, scale, dest, _ in LIMITS:
+        value = _option(args, flag[2:].replace("-", "_"), env, kind, default,
+                        1 if kind is int and dest != "min_free_bytes" else 0)
+        limits[dest] = int(value * scale) if dest == "min_free_bytes" else (
+            value * scale if scale != 1 else value)
     return ServerSettings(
         data_dir=args.data_dir if args.data_dir is not None else default_data_dir(),
         host=args.host,
@@ -178,6 +300,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         result_ttl_s=ttl_h * 3600.0,
         api_key=os.environ.get("MUSICVID_API_KEY") or None,
         allowed_hosts=args.allowed_host or env_hosts or None,
+        allowed_origins=getattr(args, "allowed_origin", None)
+        or _list_env("MUSICVID_ALLOWED_ORIGINS"),
+        **limits,
         profile=args.profile,
         render_options={k: v for k, v in overrides_from_args(args, ("model",)).items()
                         if k != "profile"},

@@ -9,6 +9,7 @@ the server's threads behind a lock; every statement is short.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -147,7 +148,9 @@ class JobStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():  # only the server's user reads it (-wal/-shm follow)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False,
                                    isolation_level=None, timeout=30)
@@ -213,6 +216,11 @@ class JobStore:
             rows = self._db.execute(
                 "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq").fetchall()
         return {r["id"]: i + 1 for i, r in enumerate(rows)}
+
+    def running_ids(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE state = 'running'").fetchall()
+        return [r["id"] for r in rows]
 
     def count(self, state: str) -> int:
         with self._lock:
@@ -299,14 +307,20 @@ class JobStore:
             self._bump(job_id, final=job.state in FINAL_STATES)
         return job
 
-    def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
+    def recover(self, max_attempts: int,
+                ids: list[str] | None = None) -> tuple[list[str], list[str]]:
         """After a restart: running jobs go back to the queue, or fail once they have
-        been tried ``max_attempts`` times. Returns (requeued ids, given-up ids)."""
+        been tried ``max_attempts`` times; a cancel asked for ends them canceled. With
+        ``ids``, only those jobs (running rows no worker runs, found without a restart).
+        Returns (requeued ids, given-up ids)."""
         requeued, gave_up = [], []
         now = time.time()
         with self._tx() as db:
             rows = db.execute("SELECT id, attempts, error, cancel_requested FROM jobs "
                               "WHERE state = 'running'").fetchall()
+            if ids is not None:
+                wanted = set(ids)
+                rows = [r for r in rows if r["id"] in wanted]
             for r in rows:
                 if r["cancel_requested"]:
                     db.execute("UPDATE jobs SET state = 'canceled', message = 'canceled', "

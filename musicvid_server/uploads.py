@@ -10,8 +10,11 @@ kept, so memory stays flat however long the song.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import sqlite3
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,8 @@ from musicvid.audio import AudioInfo
 
 from .errors import ApiError
 
-__all__ = ["AudioInfo", "FormUpload", "read_form", "validate_audio"]
+__all__ = ["AudioInfo", "FormUpload", "disk_full", "insufficient_storage", "read_form",
+           "validate_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,34 @@ def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, "too_large",
                     f"the upload is larger than the server's limit of {max_bytes} bytes "
                     f"({max_bytes / 1024 / 1024:.3g} MB)", limit_bytes=max_bytes)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    if isinstance(exc, sqlite3.OperationalError):  # SQLITE_FULL
+        return "full" in str(exc).lower()
+    return False
+
+
+def insufficient_storage(detail: str = "") -> ApiError:
+    return ApiError(507, "insufficient_storage",
+                    "the server is out of disk space; try again later"
+                    + (f" ({detail})" if detail else ""),
+                    headers={"Retry-After": "300"})
+
+
+def _too_slow(min_rate: float, grace: float) -> ApiError:
+    return ApiError(408, "request_timeout",
+                    f"the upload is too slow: send at least {min_rate / 1024:.3g} KiB/s on "
+                    f"average after the first {grace:g} s", headers={"Connection": "close"})
+
+
+def upload_open(path: Path) -> IO[bytes]:
+    """A new file only the server's user can read (0600 on POSIX)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    return os.fdopen(fd, "wb")
 
 
 def _clean_filename(raw: str) -> str:
@@ -111,9 +143,9 @@ class _FormSink:
             if self.result.file is not None:
                 raise ApiError(422, "invalid_field", f"send one '{self.file_field}' file",
                                field=self.file_field)
-            self.upload_dir.mkdir(parents=True, exist_ok=True)
+            self.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.result.file = self.upload_dir / f"{uuid.uuid4().hex}.part"
-            self._out = open(self.result.file, "wb")  # noqa: SIM115 - closed in on_part_end
+            self._out = upload_open(self.result.file)  # closed in on_part_end
             self.result.filename = _clean_filename(
                 options.get(b"filename", b"").decode("utf-8", "replace"))
         elif self._name in self.blobs:
@@ -171,11 +203,16 @@ class _FormSink:
 
 
 async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed: set[str],
-                    max_bytes: int, blobs: dict[str, int] | None = None) -> FormUpload:
+                    max_bytes: int, min_rate: float = 0.0, grace_s: float = 0.0,
+                    blobs: dict[str, int] | None = None) -> FormUpload:
     """Parse a ``multipart/form-data`` request; the file part lands in ``upload_dir``.
 
-    On any error the partial file is deleted and an :class:`ApiError` raised.
+    With ``min_rate`` (bytes/s), the body must keep up that average after the first
+    ``grace_s`` seconds, else 408: a client trickling bytes does not hold a connection
+    and a file open for ever. A full disk answers 507. On any error the partial file is
+    deleted and an :class:`ApiError` raised.
     """
+    import anyio
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -194,7 +231,22 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
     try:
         parser = MultipartParser(params[b"boundary"], callbacks)
         received = 0
-        async for chunk in request.stream():
+        chunks = request.stream().__aiter__()
+        started = time.monotonic()
+        while True:
+            try:
+                if min_rate > 0:
+                    wait = started + grace_s + received / min_rate - time.monotonic()
+                    if wait <= 0:
+                        raise _too_slow(min_rate, grace_s)
+                    with anyio.move_on_after(wait) as scope:
+                        chunk = await chunks.__anext__()
+                    if scope.cancelled_caught:
+                        raise _too_slow(min_rate, grace_s)
+                else:
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
             received += len(chunk)
             if received > max_bytes + FORM_OVERHEAD:
                 raise _too_large(max_bytes)
@@ -206,6 +258,13 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
         sink.close()
         sink.result.discard()
         raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from None
+    except OSError as exc:
+        sink.close()
+        sink.result.discard()
+        if disk_full(exc):
+            log.warning("an upload failed: the disk is full (%s)", exc)
+            raise insufficient_storage() from None
+        raise
     except BaseException:
         sink.close()
         sink.result.discard()
@@ -213,9 +272,12 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
     return sink.result
 
 
-def validate_audio(path: Path, min_duration: float, max_duration: float) -> AudioInfo:
+def validate_audio(path: Path, min_duration: float, max_duration: float,
+                   min_sample_rate: int = 1) -> AudioInfo:
     """Decode every packet of ``path``'s first audio stream; 415 if it is not audio a
-    render can use, 422 if it is audio that is corrupt, too short or too long."""
+    render can use, 422 if it is audio that is corrupt, too short or too long, or
+    sampled below ``min_sample_rate`` (a song at 1 Hz would pass for hours of audio in
+    a few kilobytes)."""
     import av
 
     if path.stat().st_size == 0:
@@ -235,6 +297,11 @@ def validate_audio(path: Path, min_duration: float, max_duration: float) -> Audi
         rate = int(ctx.sample_rate or 0)
         if rate <= 0:
             raise ApiError(422, "invalid_audio", "the audio stream has no sample rate")
+        if rate < min_sample_rate:
+            raise ApiError(422, "invalid_audio",
+                           f"the audio is sampled at {rate} Hz; the server needs at least "
+                           f"{min_sample_rate} Hz", limit="min_sample_rate",
+                           min_sample_rate=min_sample_rate, sample_rate=rate)
         samples = 0
         try:
             for frame in container.decode(stream):
@@ -242,7 +309,7 @@ def validate_audio(path: Path, min_duration: float, max_duration: float) -> Audi
                 if samples > max_duration * rate:
                     raise ApiError(422, "invalid_audio",
                                    f"the song is longer than the limit of {max_duration:g} s",
-                                   max_duration_s=max_duration)
+                                   limit="max_duration_s", max_duration_s=max_duration)
         except ApiError:
             raise
         except Exception as exc:
@@ -252,7 +319,8 @@ def validate_audio(path: Path, min_duration: float, max_duration: float) -> Audi
         if duration < min_duration:
             raise ApiError(422, "invalid_audio",
                            f"the song is {duration:.2f} s long; send at least "
-                           f"{min_duration:g} s of audio", min_duration_s=min_duration)
+                           f"{min_duration:g} s of audio", limit="min_duration_s",
+                           min_duration_s=min_duration)
         return AudioInfo(duration, rate, int(getattr(ctx, "channels", 0) or 0), ctx.name)
     finally:
         container.close()

@@ -13,12 +13,19 @@
   had ``max_attempts`` tries.
 - A janitor deletes finished results after the TTL, leftover uploads, and (when the
   stage cache is the server's own) cache entries older than the TTL while idle.
+- The database can fail to write (a full disk). Progress is best effort: a failed
+  progress write is logged and the render goes on. The final state of a job is retried
+  a few times; if the database still refuses, it is kept in memory and written as soon
+  as the database takes writes again. A ``running`` row that no worker thread is
+  running (its final write was lost, a thread died) is put back in the queue, failed
+  or canceled like after a restart, without a restart.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +53,10 @@ PHASES: dict[str, tuple[float, float]] = {
 }
 
 
+STORE_ERRORS = (sqlite3.Error, OSError)  # what a database write can raise (a full disk...)
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)  # seconds between tries of a job's final write
+
+
 def job_dir(data_dir: Path, job_id: str) -> Path:
     """The folder of a job; ``job_id`` must be canonical (see :func:`parse_job_id`)."""
     canonical = parse_job_id(job_id)
@@ -67,6 +78,7 @@ class ProgressTracker:
         self.progress = 0.0
         self.stage: str | None = None
         self._last_write = float("-inf")
+        self.failed_writes = 0
 
     def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
         start, width = PHASES.get(stage, (self.progress, 0.0))
@@ -77,8 +89,14 @@ class ProgressTracker:
         if stage != self.stage or now - self._last_write >= self.min_interval:
             self.stage = stage
             self._last_write = now
-            self.store.update_progress(self.job_id, stage, self.progress, text,
-                                       self.eta(now))
+            try:
+                self.store.update_progress(self.job_id, stage, self.progress, text,
+                                           self.eta(now))
+            except STORE_ERRORS as exc:  # progress is best effort: keep rendering
+                self.failed_writes += 1
+                if self.failed_writes == 1 or self.failed_writes % 100 == 0:
+                    log.warning("job %s: progress not saved (%d so far): %s", self.job_id,
+                                self.failed_writes, exc)
 
     def eta(self, now: float | None = None) -> float | None:
         """Seconds left at the average speed of this attempt so far."""
@@ -153,6 +171,9 @@ class Worker:
         self._claim_lock = threading.Lock()
         self._active = 0
         self._cancel: dict[str, threading.Event] = {}
+        self._live: set[str] = set()  # jobs a worker thread is running now
+        self._unsaved: dict[str, Callable[[], None]] = {}  # final writes the db refused
+        self._unsaved_lock = threading.Lock()
         self.jobs_run = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -202,13 +223,77 @@ class Worker:
     def active(self) -> int:
         return self._active
 
+    def has_job(self, job_id: str) -> bool:
+        """Whether a worker thread runs ``job_id`` or holds its unsaved final state."""
+        with self._unsaved_lock:
+            return job_id in self._live or job_id in self._unsaved
+
+    @property
+    def unsaved(self) -> list[str]:
+        """Jobs whose final state is decided but not yet in the database."""
+        with self._unsaved_lock:
+            return list(self._unsaved)
+
+    # -- surviving a database that does not write ----------------------------------------
+    def _settle(self, job_id: str, action: Callable[[], None]) -> None:
+        """Run a job's final write (and what follows it), retried; if the database still
+        refuses, keep it for :meth:`reconcile`."""
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                action()
+                return
+            except STORE_ERRORS as exc:
+                if delay is None:
+                    log.error("job %s: the final state could not be saved (%s); it is kept "
+                              "and saved once the database takes writes again", job_id, exc)
+                    with self._unsaved_lock:
+                        self._unsaved[job_id] = action
+                    return
+                log.warning("job %s: saving the final state failed (%s); retrying", job_id,
+                            exc)
+                time.sleep(delay)
+
+    def reconcile(self) -> dict[str, list[str]]:
+        """Write the final states the database refused, then take ``running`` rows that
+        no worker thread is running back to the queue (or fail or cancel them, as at a
+        restart). Returns what it did; raises if the database still refuses."""
+        done: dict[str, list[str]] = {"saved": [], "requeued": [], "gave_up": []}
+        with self._unsaved_lock:
+            pending = list(self._unsaved.items())
+        for job_id, action in pending:
+            action()
+            with self._unsaved_lock:
+                self._unsaved.pop(job_id, None)
+            done["saved"].append(job_id)
+            log.info("job %s: final state saved", job_id)
+        with self._claim_lock:  # no claim in between: a claimed job is in _live at once
+            running = self.store.running_ids()
+            with self._unsaved_lock:
+                busy = self._live | set(self._unsaved)
+            stranded = [j for j in running if j not in busy]
+            if stranded:
+                done["requeued"], done["gave_up"] = self.store.recover(
+                    self.settings.max_attempts, ids=stranded)
+        for job_id in stranded:
+            log.warning("job %s was marked running with no worker on it; recovered", job_id)
+        for job_id in set(stranded) - set(done["requeued"]):
+            self._discard_inputs(job_id)
+        if done["requeued"]:
+            self._wake.set()
+        return done
+
     # -- the loop ------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            with self._claim_lock:
-                job = self.store.claim_next()
-                if job is not None:
-                    self._active += 1
+            try:
+                with self._claim_lock:
+                    job = self.store.claim_next()
+                    if job is not None:
+                        self._active += 1
+                        self._live.add(job.id)
+            except STORE_ERRORS as exc:  # e.g. a full disk: wait, the janitor reconciles
+                log.warning("cannot take the next job: %s", exc)
+                job = None
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -220,15 +305,21 @@ class Worker:
             finally:
                 with self._claim_lock:
                     self._active -= 1
+                    self._live.discard(job.id)
                 self.jobs_run += 1
 
     def _run(self, job: Job) -> None:
         folder = job_dir(self.data_dir, job.id)
         audio, output = folder / "audio", folder / "video.mp4"
         event = self._cancel.setdefault(job.id, threading.Event())
-        latest = self.store.get(job.id)  # a cancel that came before the event existed
+        try:
+            latest = self.store.get(job.id)  # a cancel that came before the event existed
+        except STORE_ERRORS:
+            latest = None
         if latest is not None and latest.cancel_requested:
             event.set()
+        for stale in folder.glob(".video.part*.mp4"):  # a compositor killed mid-write
+            stale.unlink(missing_ok=True)
         log.info("job %s: attempt %d starting", job.id, job.attempts)
         pipe: Pipeline | None = None
         try:
@@ -241,11 +332,11 @@ class Worker:
             result = pipe.render(audio, output)
         except RenderCancelled:
             if event.is_set():
-                self.store.finish(job.id, "canceled", message="canceled")
-                self._discard_inputs(job.id, keep_video=False)
+                self._settle(job.id, lambda: self._finish(job.id, "canceled",
+                                                          message="canceled"))
                 log.info("job %s: canceled", job.id)
             else:  # server shutting down: resume on the next start
-                self.store.requeue(job.id, refund=True)
+                self._settle(job.id, lambda: self.store.requeue(job.id, refund=True))
                 log.info("job %s: interrupted by shutdown, back in the queue", job.id)
         except Exception as exc:
             # a stage's error says whether a retry can help (musicvid.errors.tagged); any
@@ -253,32 +344,43 @@ class Worker:
             retry = exc.retryable if isinstance(exc, MusicVidError) else True
             error = str(exc) if isinstance(exc, MusicVidError) else f"{type(exc).__name__}: {exc}"
             if not retry:
-                self.store.finish(job.id, "failed", message="failed", error=error)
-                self._discard_inputs(job.id, keep_video=False)
+                self._settle(job.id, lambda: self._finish(job.id, "failed", message="failed",
+                                                          error=error))
                 log.warning("job %s failed: %s", job.id, error)
                 return
             log.warning("job %s: attempt %d failed, can be retried: %s", job.id, job.attempts,
                         error, exc_info=not isinstance(exc, MusicVidError))
             if job.attempts >= self.settings.max_attempts:
-                self.store.finish(job.id, "failed", message="failed",
-                                  error=f"gave up after {job.attempts} attempts; last error: "
-                                        f"{error}")
-                self._discard_inputs(job.id, keep_video=False)
+                self._settle(job.id, lambda: self._finish(
+                    job.id, "failed", message="failed",
+                    error=f"gave up after {job.attempts} attempts; last error: {error}"))
             else:
-                self.store.requeue(job.id, error=error)
+                self._settle(job.id, lambda: self.store.requeue(job.id, error=error))
                 self._wake.set()
         else:
             stats = {k: result.stats.get(k) for k in ("keyframes_generated", "keyframes_cached",
                                                       "analysis_cached", "timings")}
             stats["shots"] = len(result.storyboard.shots)
             stats["frames"] = result.composite.frame_count
-            self.store.finish(job.id, "succeeded", message="done", stats=stats)
-            self._discard_inputs(job.id, keep_video=True)
+            # a cancel that came after the last check: the video is made, say so
+            message = ("done (finished before the cancel took effect)" if event.is_set()
+                       else "done")
+            self._settle(job.id, lambda: self._finish(job.id, "succeeded", message=message,
+                                                      stats=stats))
             log.info("job %s: succeeded (%s)", job.id, stats)
         finally:
             if pipe is not None:
                 pipe.close()
             self._cancel.pop(job.id, None)
+
+    def _finish(self, job_id: str, state: str, **kw: Any) -> None:
+        """The final write, then the files the job needs no more."""
+        self.store.finish(job_id, state, **kw)
+        if state == "succeeded":
+            video = job_dir(self.data_dir, job_id) / "video.mp4"
+            if video.is_file():
+                video.chmod(0o600)
+        self._discard_inputs(job_id, keep_video=state == "succeeded")
 
     def _discard_inputs(self, job_id: str, keep_video: bool = False) -> None:
         """A finished job needs its upload no more; a failed one needs nothing."""
@@ -291,11 +393,21 @@ class Worker:
     # -- cleaning up ---------------------------------------------------------------------
     def _janitor(self) -> None:
         interval = max(0.05, min(self.settings.cleanup_interval_s, self.settings.result_ttl_s / 4))
-        while not self._stopping.wait(interval):
+        tick = min(interval, self.settings.reconcile_interval_s)
+        next_cleanup = time.monotonic() + interval
+        while not self._stopping.wait(tick):
             try:
-                self.cleanup()
+                self.reconcile()
+            except STORE_ERRORS as exc:
+                log.warning("the database still refuses writes: %s", exc)
             except Exception:
-                log.exception("cleanup failed")
+                log.exception("reconciling jobs failed")
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + interval
+                try:
+                    self.cleanup()
+                except Exception:
+                    log.exception("cleanup failed")
 
     def cleanup(self, startup: bool = False) -> dict[str, int]:
         """Expire old results; at startup also drop half-received uploads and folders of
@@ -316,6 +428,10 @@ class Worker:
                 if canonical is None or canonical != p.name or self.store.get(canonical) is None:
                     shutil.rmtree(p, ignore_errors=True)
                     removed["orphans"] += 1
+                    continue
+                for stale in p.glob(".video.part*.mp4"):  # left by a kill mid-composite
+                    stale.unlink(missing_ok=True)
+                    removed["partial_videos"] = removed.get("partial_videos", 0) + 1
         if self.settings.owns_cache:
             with self._claim_lock:  # no job starts while the cache is pruned
                 if self._active == 0:

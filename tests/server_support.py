@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from musicvid import MusicVidError, hookimpl
+from musicvid import MusicVidError, hookimpl, testing
 from musicvid.testing import SolidKeyframes
 
-SMALL = dict(width=160, height=90, keyframe_width=64, keyframe_height=32, analyzer="fake")
+SMALL = dict(testing.SMALL, analyzer="fake")
 FINAL = ("succeeded", "failed", "canceled")
 
 
@@ -82,16 +82,17 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.02) -> A
 
 
 @contextlib.contextmanager
-def running_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its URL."""
+def running_server(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its URL.
+    ``options`` go to ``uvicorn.Config``."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+    options = {"log_level": "warning", "timeout_graceful_shutdown": 2, **options}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

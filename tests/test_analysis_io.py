@@ -15,6 +15,7 @@ import soundfile
 from musicvid import AudioDecodeError, analyze
 from musicvid.audio import load_audio
 from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer
+from musicvid.testing import run_cli
 from musicvid.testing.audio import click_track
 
 BPM = 120
@@ -195,11 +196,6 @@ def test_analyzer_version_is_in_the_cache_key(tmp_path, click, monkeypatch):
     bumped = Pipeline()
     bumped.analyze(audio)
     assert not bumped.stats["analysis_cached"]
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "musicvid", *map(str, args)],
-                          capture_output=True, text=True)
 
 
 def test_cli_analyze_json_has_the_documented_keys(click):

@@ -9,9 +9,7 @@ from PIL import Image
 from musicvid import CompositeResult, get_stage, hookimpl, render
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.sync import sync_path
-from musicvid.testing import FakeStagesPlugin
-
-SMALL = dict(width=160, height=90, keyframe_width=64, keyframe_height=32)
+from musicvid.testing import SMALL, FakeStagesPlugin
 
 
 class FirstFrames:

@@ -9,10 +9,9 @@ from PIL import Image
 from musicvid import InvalidOptionError, ModelLoadError, MusicVidError, RenderConfig, Shot, render
 from musicvid.defaults import images_keyframes, sdxl_keyframes
 from musicvid.protocols import StageContext
+from musicvid.testing import TINY
 from musicvid.testing.tiny_models import build_tiny_lora, build_tiny_vae
 from musicvid.types import Storyboard
-
-TINY = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
 
 
 def ctx_for(tiny_models, **kw):

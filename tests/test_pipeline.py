@@ -4,19 +4,13 @@ import av
 import pytest
 
 from musicvid import Pipeline, RenderCancelled, RenderConfig, Storyboard, render
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin, SolidKeyframes
-
-SMALL = dict(width=160, height=90, keyframe_width=64, keyframe_height=32)
+from musicvid.plugins import get_plugin_manager
+from musicvid.testing import SMALL, SolidKeyframes
 
 
 @pytest.fixture
-def fakes():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    SolidKeyframes.calls = 0
-    yield
-    reset_plugin_manager()
+def fakes(musicvid_fake_stages):
+    return musicvid_fake_stages
 
 
 def probe(path):
@@ -133,3 +127,13 @@ def test_adjust_storyboard_hook_rewrites_prompts(tmp_path, click, fakes):
     audio, _ = click(duration=4.0)
     result = render(audio, tmp_path / "a.mp4", keyframes="solid", **SMALL)
     assert all(s.prompt.startswith("rewritten ") for s in result.storyboard.shots)
+
+
+def test_analyze_applies_options_on_top_of_a_given_config(tmp_path, click, fakes):
+    from musicvid import analyze
+
+    audio, _ = click(duration=4.0)
+    config = RenderConfig.create(fps=30)
+    analysis = analyze(audio, config, analyzer="fake", fps=24)
+    assert analysis.curve_fps == 24.0  # the fake analyzer ran, at the option's fps
+    assert config.fps == 30 and config.analyzer != "fake"  # the given config is unchanged

@@ -10,11 +10,10 @@ import ray
 
 from musicvid import RenderCancelled, render
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.testing import TINY as SMALL
 from musicvid.testing import FakeStagesPlugin
 
 pytestmark = pytest.mark.ray
-
-SMALL = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +72,19 @@ def test_cancel_reaches_ray_work(ray_cluster, tiny_models, click, tmp_path):
         render(audio, tmp_path / "o.mp4", sdxl_model=str(tiny_models["sdxl"]), executor="ray",
                ray_workers=1, cancel=stop, progress=progress, **SMALL)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_auto_on_ray_never_stores_its_ken_burns_fallback(ray_cluster, click, tmp_path):
+    """``auto`` is cacheable, so its clips fan out to the workers; without a GPU each is a
+    Ken Burns fallback that says ``cache: False`` and must not land under the SVD key."""
+    reset_plugin_manager()
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    audio, _ = click(duration=4.0)
+    cache = tmp_path / "cache"
+    result = render(audio, tmp_path / "auto.mp4", keyframes="solid", motion="auto",
+                    executor="ray", ray_workers=2, cache_dir=cache, width=160, height=96,
+                    keyframe_width=64, keyframe_height=64)
+    assert result.composite.frame_count == 120
+    assert (cache / "keyframe").is_dir()  # the workers did write to this cache
+    assert not list(cache.rglob("*.mkv"))
+    reset_plugin_manager()

@@ -1,23 +1,14 @@
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from musicvid import MissingDependencyError, ModelLoadError, RenderConfig, render
+from musicvid import ModelLoadError, RenderConfig, render
 from musicvid.defaults import sdxl_keyframes
-
-TINY = dict(width=160, height=96, keyframe_width=64, keyframe_height=64, steps=2)
-
-
-def run_cli(*args, env=None):
-    e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "musicvid", *map(str, args)],
-                          capture_output=True, text=True, env=e)
+from musicvid.testing import TINY, run_cli
 
 
 def test_cli_render_with_tiny_sdxl_end_to_end_then_cached(tmp_path, tiny_models, click, cache_dir):
@@ -140,3 +131,46 @@ def test_cli_plugins_lists_stages():
     rows = json.loads(proc.stdout)
     assert {(r["kind"], r["name"]) for r in rows} >= {("analyzer", "librosa"), ("keyframes", "sdxl"),
                                                       ("motion", "kenburns"), ("compositor", "pyav")}
+
+
+class RecordingPipeline:
+    """Stands in for a diffusers pipeline class: records what ``from_pretrained`` got."""
+
+    calls: list = []
+
+    @classmethod
+    def from_pretrained(cls, model, **kwargs):
+        cls.calls.append(kwargs)
+        return cls()
+
+    def set_progress_bar_config(self, **kw):
+        pass
+
+    def to(self, device):
+        return self
+
+
+@pytest.mark.parametrize("version,keyword", [("0.30.0", "torch_dtype"), ("0.39.0", "torch_dtype"),
+                                             ("0.40.0", "dtype"), ("0.42.1", "dtype"),
+                                             ("1.0.0.dev0", "dtype")])
+def test_loaders_pass_the_dtype_keyword_the_installed_diffusers_reads(monkeypatch, version,
+                                                                       keyword):
+    """diffusers before 0.40 ignores ``dtype=`` (it loads float32); 0.40 on deprecates
+    ``torch_dtype=``. Every loader passes the one the installed release reads."""
+    import diffusers
+    import torch
+
+    from musicvid.defaults import svd_motion
+
+    RecordingPipeline.calls = []
+    monkeypatch.setattr(diffusers, "__version__", version)
+    for name in ("StableDiffusionXLPipeline", "StableVideoDiffusionPipeline", "AutoencoderTiny"):
+        monkeypatch.setattr(diffusers, name, RecordingPipeline)
+    monkeypatch.setattr(svd_motion, "_PIPELINES", type(svd_motion._PIPELINES)())
+    sdxl_keyframes._load_uncached(sdxl_keyframes.LoadOptions("m", "cpu", "bfloat16",
+                                                             tiny_vae="v"), "cpu")
+    svd_motion.load_svd("m", "cpu", "bfloat16")
+    assert len(RecordingPipeline.calls) == 3  # SDXL, its tiny VAE, SVD
+    for kwargs in RecordingPipeline.calls:
+        assert kwargs.get(keyword) is torch.bfloat16
+        assert {"dtype", "torch_dtype"} & kwargs.keys() == {keyword}

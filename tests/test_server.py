@@ -519,7 +519,11 @@ def test_api_key_is_required_when_set(make_client, song):
 def test_other_addresses_need_an_api_key():
     with pytest.raises(InvalidOptionError, match="MUSICVID_API_KEY"):
         ServerSettings(host="0.0.0.0").check_binding()
-    ServerSettings(host="0.0.0.0", api_key="k").check_binding()
+    ServerSettings(host="0.0.0.0", api_key="k" * 16).check_binding()
+    for short in ("k", "fifteen-chars-x"):  # a guessable key does not guard a public port
+        with pytest.raises(InvalidOptionError, match="at least 16 characters"):
+            ServerSettings(host="0.0.0.0", api_key=short).check_binding()
+    ServerSettings(host="127.0.0.1", api_key="k").check_binding()
     ServerSettings(host="127.0.0.1").check_binding()
     ServerSettings(host="::1").check_binding()
     assert ServerSettings().trusted_hosts == ["127.0.0.1", "localhost", "[::1]"]
@@ -606,7 +610,6 @@ def test_musicvid_serve_subcommand_has_the_server_and_model_options():
 
 
 def test_serve_takes_every_model_option_of_render(tmp_path, monkeypatch):
-    import argparse
 
     from musicvid.cli import build_parser
     from musicvid.options import iter_options

@@ -6,9 +6,12 @@ Without it the test is skipped, unless ``MUSICVID_REQUIRE_BROWSER=1`` (set by CI
 a missing browser is a failure.
 """
 
+import contextlib
+import http.server
 import json
 import os
 import shutil
+import threading
 import urllib.request
 
 import pytest
@@ -77,8 +80,13 @@ def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click, api_
         job_id = page.text_content("#job-id")
         assert page.evaluate("location.hash") == f"#job={job_id}"
         href = page.get_attribute("#download", "href")
-        token = f"&access_token={api_key}" if api_key else ""
-        assert href == f"/api/generate/result?job_id={job_id}&download=1{token}"
+        src = page.get_attribute("#video", "src")
+        if api_key:  # a signed link for this job: never the key itself
+            assert href.startswith(f"/api/generate/result?job_id={job_id}&token=")
+            assert href.endswith("&download=1")
+            assert api_key not in href + src and "access_token" not in href + src
+        else:
+            assert href == f"/api/generate/result?job_id={job_id}&download=1"
 
         page.click("#play")
         page.wait_for_function("() => document.getElementById('video').currentTime > 1.0",
@@ -159,3 +167,77 @@ def test_lyrics_file_and_captions_choice_in_chromium(chromium, fakes, tmp_path, 
         with urllib.request.urlopen(f"{url}/api/generate/status?job_id={job_id}") as r:
             assert json.loads(r.read())["state"] == "succeeded"
         assert errors == []
+
+
+EVIL_PAGE = """<!doctype html><html><body><script>
+async function attack(target) {
+  const song = await (await fetch('/song.wav')).blob();
+  const results = [];
+  for (const mode of ['no-cors', 'cors']) {
+    const data = new FormData();
+    data.append('audio', song, 'song.wav');
+    data.append('genre', 'rock'); data.append('style', 'cinematic');
+    data.append('palette', 'warm');
+    try {
+      const r = await fetch(target + '/api/generate/start', {method: 'POST', body: data, mode});
+      results.push(mode + ' ' + r.type);
+    } catch (e) { results.push(mode + ' blocked'); }
+  }
+  return results;
+}
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def other_origin_site(song):
+    """A plain web site on another port: its page tries to start a job on the server."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body, ctype = ((song.read_bytes(), "audio/wav") if self.path == "/song.wav"
+                           else (EVIL_PAGE.encode(), "text/html"))
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site.server_address[1]
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+def _jobs_total(url):
+    with urllib.request.urlopen(f"{url}/api/jobs") as r:  # like curl: no Origin header
+        return json.loads(r.read())["total"]
+
+
+def test_a_page_on_another_origin_cannot_start_a_job(chromium, fakes, tmp_path, click):
+    song, _ = click(bpm=120, duration=3.0, name="song.wav")
+    settings = ServerSettings(data_dir=tmp_path / "data",
+                              render_options=dict(SMALL, keyframes="solid"))
+    with running_server(create_app(settings)) as url, other_origin_site(song) as port:
+        page = chromium.new_page()
+        # cross-site (localhost is another site than 127.0.0.1) and same-site (another port)
+        for evil in (f"http://localhost:{port}/", f"http://127.0.0.1:{port}/"):
+            page.goto(evil)
+            sent = page.evaluate("(target) => attack(target)", url)
+            assert sent[0] == "no-cors opaque", sent  # the browser did send the request
+        assert _jobs_total(url) == 0
+
+        # the server's own page, on its own origin, still works
+        page.goto(url + "/")
+        page.wait_for_function("() => document.querySelectorAll('#genre option').length === 10")
+        page.set_input_files("#audio", str(song))
+        page.click("#submit")
+        page.wait_for_selector("#job:not([hidden])")
+        page.wait_for_function("() => document.getElementById('job-id').textContent.length")
+        assert page.text_content("#error") == ""
+        assert _jobs_total(url) == 1

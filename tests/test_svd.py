@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import av
 import numpy as np
 import pytest
@@ -23,17 +19,10 @@ from musicvid.defaults import svd_motion
 from musicvid.defaults.svd_motion import AutoMotion, SVDMotion, svd_size, time_warp
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext
-from musicvid.testing import FakeStagesPlugin
+from musicvid.testing import TINY_SVD_OPTIONS as FAST
+from musicvid.testing import FakeStagesPlugin, run_cli
 
 W, H = 96, 54
-FAST = {"svd_steps": "2", "svd_frames": "4", "svd_width": "64", "svd_height": "64"}
-
-
-def run_cli(*args):
-    # one torch thread: tiny models on a shared 2-core machine run many times faster
-    return subprocess.run([sys.executable, "-m", "musicvid", *map(str, args)],
-                          capture_output=True, text=True,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
 def cli_args(audio, out, tiny_models, cache_dir):
@@ -277,3 +266,67 @@ def test_cuda_out_of_memory_falls_back_to_ken_burns_with_a_warning(tmp_path, cli
     assert result.composite.frame_count == 180
     assert not list((cache_dir / "clip").rglob("*.mkv"))  # fallbacks are not cached
     reset_plugin_manager()
+
+
+def test_svd_cache_evicts_before_loading_the_next_model(monkeypatch):
+    """With one pipeline allowed, the old one is dropped before the new one loads, so two
+    are never resident at once."""
+    import diffusers
+
+    resident_at_load = []
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, model, **kwargs):
+            resident_at_load.append(len(svd_motion._PIPELINES))
+            return cls()
+
+        def set_progress_bar_config(self, **kw):
+            pass
+
+        def to(self, device):
+            return self
+
+    monkeypatch.setattr(diffusers, "StableVideoDiffusionPipeline", FakePipeline)
+    monkeypatch.setattr(svd_motion, "MAX_LOADED", 1)
+    monkeypatch.setattr(svd_motion, "_PIPELINES", type(svd_motion._PIPELINES)())
+    first = svd_motion.load_svd("model-a", "cpu", "float32")
+    assert svd_motion.load_svd("model-a", "cpu", "float32") is first  # cached
+    second = svd_motion.load_svd("model-b", "cpu", "float32")
+    assert second is not first
+    assert resident_at_load == [0, 0]
+    assert list(svd_motion._PIPELINES.values()) == [second]
+
+
+def test_auto_keeps_each_renders_budget_apart_on_a_shared_stage(monkeypatch):
+    """A server shares one ``auto`` stage between jobs: two renders interleaved shot by shot
+    each spend their own budget (before, each switch of storyboard reset the other's)."""
+    calls = []
+    clock = Clock()
+    monkeypatch.setattr(svd_motion, "time", clock)
+    monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
+
+    def minute_long_svd(self, keyframe, shot, board, analysis, ctx):
+        clock.now += 60.0
+        calls.append((board.shots[0].energy, shot.index))
+        return generated()
+
+    monkeypatch.setattr(SVDMotion, "generate", minute_long_svd)
+    shared = AutoMotion()
+    boards = [board_of(30, 30, 30, 30, energies=[0.2, 0.9, 0.4, 0.8]),
+              board_of(30, 30, 30, 30, energies=[0.3, 0.5, 0.95, 0.1])]
+    ctxs = [ctx("gpu", svd_budget="100"), ctx("gpu", svd_budget="100")]  # two jobs
+    kinds: list[list[str]] = [[], []]
+    for i in range(4):
+        for job in (0, 1):
+            b = boards[job]
+            clip = shared.animate(keyframe(), b.shots[i], b, analysis_of(b), ctxs[job])
+            kinds[job].append(clip.meta["motion"])
+    # each render's budget fits one minute-long shot: its own loudest one
+    assert kinds == [["kenburns", "svd", "kenburns", "kenburns"],
+                     ["kenburns", "kenburns", "svd", "kenburns"]]
+    assert sorted(calls) == [(0.2, 1), (0.3, 2)]
+    # a later render through the same context starts with a fresh budget
+    again = board_of(30, energies=[0.5])
+    assert shared.animate(keyframe(), again.shots[0], again, analysis_of(again),
+                          ctxs[0]).meta["motion"] == "svd"

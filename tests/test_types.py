@@ -36,7 +36,7 @@ def test_storyboard_rejects_gaps_and_overlaps():
             Shot(0, 0, 45, "a", 0), Shot(1, 50, 90, "b", 1)]).validate()
     with pytest.raises(StoryboardError, match="song has 100 frames"):
         Storyboard(fps=30, frame_count=100, shots=board().shots).validate()
-    with pytest.raises(StoryboardError, match="malformed"):
+    with pytest.raises(StoryboardError, match="shot 0: end_frame is missing"):
         Storyboard.from_dict({"fps": 30, "shots": [{"start_frame": 0}]})
 
 

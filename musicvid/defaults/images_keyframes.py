@@ -53,7 +53,10 @@ def _fingerprint(path: str, size: int, mtime_ns: int) -> tuple[str, float]:
         with Image.open(path) as im:
             gray = ImageOps.exif_transpose(im).convert("L").resize((64, 64))
             brightness = float(np.asarray(gray, dtype=np.float32).mean() / 255.0)
-    except (OSError, UnidentifiedImageError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise MusicVidError(f"the picture {Path(path).name} is too large to load safely "
+                            f"({exc}); scale it down", stage="keyframes") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise MusicVidError(f"cannot read the picture {Path(path).name}: {exc}",
                             stage="keyframes") from None
     return digest, brightness
@@ -117,9 +120,13 @@ def assigned_image(shot: Shot, ctx: StageContext, folder: Path | None = None,
     path = _assignment(ctx, folder, option)[shot.index]
     digest, _ = fingerprint(path)
     w, h = (ctx.config.keyframe_width // 8) * 8, (ctx.config.keyframe_height // 8) * 8
-    with PILImage.open(path) as im:
-        fitted = ImageOps.fit(ImageOps.exif_transpose(im).convert("RGB"), (w, h),
-                              PILImage.Resampling.LANCZOS)
+    try:
+        with PILImage.open(path) as im:
+            fitted = ImageOps.fit(ImageOps.exif_transpose(im).convert("RGB"), (w, h),
+                                  PILImage.Resampling.LANCZOS)
+    except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
+        raise MusicVidError(f"cannot use the picture {path.name} for shot {shot.index}: {exc}",
+                            stage="keyframes") from None
     return fitted, digest
 
 

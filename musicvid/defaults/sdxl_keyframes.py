@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from ..config import DEFAULT_SDXL_MODEL, FEW_STEP_PRESETS, RenderConfig
 from ..errors import ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
@@ -100,7 +100,7 @@ def _load_uncached(opts: LoadOptions, device: str) -> Any:
     dtype = torch_dtype(opts.dtype, device)
     try:
         pipe = diffusers.StableDiffusionXLPipeline.from_pretrained(
-            opts.model, dtype=dtype, add_watermarker=False)
+            opts.model, add_watermarker=False, **dtype_kwargs(dtype, diffusers))
     except Exception as exc:  # hub, file system and config errors all land here
         raise model_load_error(opts.model, "SDXL", "--sdxl-model", "MUSICVID_SDXL_MODEL",
                                exc) from exc
@@ -121,7 +121,8 @@ def _load_uncached(opts: LoadOptions, device: str) -> Any:
                 stage="keyframes", plugin="sdxl") from exc
     if opts.tiny_vae:
         try:
-            pipe.vae = diffusers.AutoencoderTiny.from_pretrained(opts.tiny_vae, dtype=dtype)
+            pipe.vae = diffusers.AutoencoderTiny.from_pretrained(opts.tiny_vae,
+                                                                **dtype_kwargs(dtype, diffusers))
         except Exception as exc:
             raise model_load_error(opts.tiny_vae, "SDXL tiny VAE", "--tiny-vae",
                                    "MUSICVID_TINY_VAE", exc) from exc
@@ -341,7 +342,7 @@ def load_refiner(c: RenderConfig, base: Any) -> Any:
     try:
         refiner = diffusers.StableDiffusionXLImg2ImgPipeline.from_pretrained(
             c.refiner_model, text_encoder_2=base.text_encoder_2, vae=base.vae,
-            dtype=torch_dtype(c.dtype, device), add_watermarker=False)
+            add_watermarker=False, **dtype_kwargs(torch_dtype(c.dtype, device), diffusers))
     except Exception as exc:
         raise model_load_error(str(c.refiner_model), "SDXL refiner", "--refiner-model",
                                "MUSICVID_REFINER_MODEL", exc) from exc

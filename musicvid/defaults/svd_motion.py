@@ -54,7 +54,7 @@ from .._options import (
     stage_option,
     stage_options,
 )
-from .._torch import require_diffusers, require_torch, resolve_device, torch_dtype
+from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize, cover_resize_array, scale_brightness
 from ..config import DEFAULT_SVD_MODEL, Profile
 from ..errors import RenderCancelled
@@ -76,7 +76,7 @@ from .kenburns_motion import (
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-__all__ = ["AutoMotion", "SVDMotion", "load_svd", "svd_size", "time_warp"]
+__all__ = ["AutoMotion", "AutoState", "SVDMotion", "load_svd", "svd_size", "time_warp"]
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,18 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
         if key in _PIPELINES:
             _PIPELINES.move_to_end(key)
             return _PIPELINES[key]
+        # make room first, so the old pipeline is gone before the new one takes memory
+        evicted = False
+        while _PIPELINES and len(_PIPELINES) >= MAX_LOADED:
+            _PIPELINES.popitem(last=False)
+            evicted = True
+        if evicted and torch.cuda.is_available():
+            import gc
+
+            gc.collect()
+            torch.cuda.empty_cache()
         t0 = time.perf_counter()
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
         if dtype == torch.float16 and _has_fp16_files(model):
             kwargs["variant"] = "fp16"
         try:
@@ -199,8 +209,6 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
             pipe.enable_sequential_cpu_offload()
         else:
             pipe.to(device)
-        while len(_PIPELINES) >= MAX_LOADED:
-            _PIPELINES.popitem(last=False)
         _PIPELINES[key] = pipe
         log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
                  offload, time.perf_counter() - t0)
@@ -386,19 +394,38 @@ def _tail_shot(shot: Shot, offset: int) -> Shot:
     return replace(shot, start_frame=shot.start_frame + offset, motion=motion)
 
 
+@dataclass
+class AutoState:
+    """What ``auto`` counts during one render: SVD seconds spent, clips made, OOMs."""
+
+    spent: float = 0.0
+    made: int = 0
+    ooms: int = 0
+
+
 class AutoMotion(MotionGeneratorBase):
-    """SVD for the shots that fit the GPU and the time budget, Ken Burns for the rest."""
+    """SVD for the shots that fit the GPU and the time budget, Ken Burns for the rest.
+
+    The stage object holds no per-render state (a server shares it between jobs): the
+    budget and OOM counts live in the render's context, see :meth:`state`.
+    """
 
     name = "auto"
     cacheable = True  # SVD clips are cached; Ken Burns ones say ``cache: False``
     option_prefixes = {"svd": SVDOptions, "kenburns": KenBurnsOptions}
+    STATE_KEY = "motion.auto.state"
 
     def __init__(self) -> None:
         self.svd = SVDMotion()
-        self._spent = 0.0
-        self._made = 0
-        self._ooms = 0
-        self._board: int | None = None
+
+    def state(self, storyboard: Storyboard, ctx: StageContext) -> AutoState:
+        """This render's counters, kept in ``ctx.extra`` beside the storyboard they are
+        for: a new storyboard (the next render through the same context) starts afresh."""
+        held = ctx.extra.get(self.STATE_KEY)
+        if held is None or held[0] is not storyboard:
+            held = (storyboard, AutoState())
+            ctx.extra[self.STATE_KEY] = held
+        return held[1]
 
     def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
         return self.svd.cache_key_parts(ctx)
@@ -428,7 +455,8 @@ class AutoMotion(MotionGeneratorBase):
             return False, f"the GPU has {total:.1f} GiB, SVD needs {need:g}"
         return True, ""
 
-    def _fits_budget(self, shot: Shot, storyboard: Storyboard, ctx: StageContext) -> bool:
+    def _fits_budget(self, shot: Shot, storyboard: Storyboard, ctx: StageContext,
+                     state: AutoState) -> bool:
         opts = svd_options(ctx)
         kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
         if kind == "svd":
@@ -438,8 +466,8 @@ class AutoMotion(MotionGeneratorBase):
         budget = opts["budget"]
         if budget <= 0:
             return True
-        estimate = self._spent / self._made if self._made else 60.0
-        slots = int((budget - self._spent) // max(estimate, 1e-6))
+        estimate = state.spent / state.made if state.made else 60.0
+        slots = int((budget - state.spent) // max(estimate, 1e-6))
         if slots <= 0:
             return False
         # the highest-energy shots still to come get the slots that are left
@@ -451,25 +479,24 @@ class AutoMotion(MotionGeneratorBase):
 
     def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                 analysis: Analysis, ctx: StageContext) -> Clip:
-        if self._board != id(storyboard):  # a new render: a new budget
-            self._board, self._spent, self._made, self._ooms = id(storyboard), 0.0, 0, 0
+        state = self.state(storyboard, ctx)
         kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
         if kind == "kenburns":
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
         ok, why = self.svd_possible(ctx)
         if not ok:
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, why)
-        if self._ooms >= 2:
+        if state.ooms >= 2:
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx,
                                   "SVD ran out of GPU memory twice")
-        if not self._fits_budget(shot, storyboard, ctx):
+        if not self._fits_budget(shot, storyboard, ctx, state):
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "over the budget")
         torch = require_torch("motion", self.name)
         t0 = time.perf_counter()
         try:
             generated = self.svd.generate(keyframe, shot, storyboard, analysis, ctx)
         except torch.cuda.OutOfMemoryError as exc:
-            self._ooms += 1
+            state.ooms += 1
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             msg = (f"warning: shot {shot.index + 1}: SVD ran out of GPU memory "
@@ -478,8 +505,8 @@ class AutoMotion(MotionGeneratorBase):
             log.warning(msg)
             ctx.progress(shot.index, len(storyboard.shots), msg)
             return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "CUDA out of memory")
-        self._spent += time.perf_counter() - t0
-        self._made += 1
+        state.spent += time.perf_counter() - t0
+        state.made += 1
         return self.svd.clip_from_frames(generated, keyframe, shot, storyboard, analysis, ctx)
 
 

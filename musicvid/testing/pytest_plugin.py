@@ -6,9 +6,15 @@ Fixtures:
   pipelines and a tiny random ``whisper`` (real diffusers/transformers classes, random
   weights; needs the ``models`` extra).
 - ``musicvid_click_track``: a factory ``(bpm=120, duration=20.0, name=...) -> (path, beats)``.
+- ``musicvid_fake_stages``: ``musicvid_isolated`` with the fake stages registered.
 - ``musicvid_isolated``: a fresh plugin manager that loads no installed plugins and a
   private cache directory; use it (or make it autouse in your conftest) so the machine's
   plugins and cache never leak into tests.
+
+The stage contract kit: inherit ``AnalyzerContract``, ``KeyframeGeneratorContract``,
+``MotionGeneratorContract`` or ``CompositorContract`` (importable from this module or
+from :mod:`musicvid.testing.contract`) in a test class and define its ``make_stage``
+fixture; the kit's checks run on the fixtures above, with pytest's assertion messages.
 """
 
 from __future__ import annotations
@@ -18,6 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# the contract kit's checks are plain asserts: let pytest explain them when they fail
+pytest.register_assert_rewrite("musicvid.testing.contract", "musicvid.testing.contract_video")
+
+CONTRACTS = ("AnalyzerContract", "CompositorContract", "KeyframeGeneratorContract",
+             "MotionGeneratorContract")
+
+
+def __getattr__(name: str) -> Any:
+    if name in CONTRACTS:  # imported on first use: loading the plugin stays cheap
+        from . import contract
+
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +72,15 @@ def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     reset_plugin_manager()
     yield cache
     reset_plugin_manager()
+
+
+@pytest.fixture
+def musicvid_fake_stages(musicvid_isolated: Path) -> Iterator[None]:
+    """``FakeStagesPlugin`` registered on the isolated plugin manager (``solid`` keyframes,
+    the ``fake`` analyzer), with ``SolidKeyframes.calls`` back at 0."""
+    from ..plugins import get_plugin_manager
+    from .fakes import FakeStagesPlugin, SolidKeyframes
+
+    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+    SolidKeyframes.calls = 0
+    yield

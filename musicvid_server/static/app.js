@@ -10,11 +10,6 @@ function apiKey() {
   return $("api-key").value.trim();
 }
 
-function withToken(url) {
-  const key = apiKey();
-  return key ? `${url}&access_token=${encodeURIComponent(key)}` : url;
-}
-
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   if (apiKey()) headers.set("Authorization", `Bearer ${apiKey()}`);
@@ -75,19 +70,28 @@ function showLyrics(lyrics) {
   }));
 }
 
+function lyricsTrack(video) {
+  // a text track cannot be removed from a video: keep one and empty it
+  let track = Array.from(video.textTracks).find((t) => t.label === "Lyrics");
+  if (!track) track = video.addTextTrack("captions", "Lyrics", "en");
+  track.mode = "hidden"; // a disabled track hides its cues from removeCue
+  while (track.cues && track.cues.length) track.removeCue(track.cues[0]);
+  return track;
+}
+
 function loadLyrics(id) {
   api(`/api/generate/lyrics?job_id=${encodeURIComponent(id)}`)
     .then((lyrics) => {
       showLyrics(lyrics);
-      const video = $("video");
-      if (!video.querySelector("track")) {
-        const track = document.createElement("track");
-        track.kind = "captions";
-        track.label = "Lyrics";
-        track.srclang = "en";
-        track.default = true;
-        track.src = withToken(`/api/generate/lyrics?job_id=${encodeURIComponent(id)}&format=vtt`);
-        video.append(track);
+      if (window.VTTCue) {
+        // the lines as the player's caption track (no second request, no key in a URL)
+        const track = lyricsTrack($("video"));
+        for (const line of lyrics.lines) {
+          if (line.start != null && line.end > line.start) {
+            track.addCue(new VTTCue(line.start, line.end, line.text));
+          }
+        }
+        track.mode = "showing";
       }
     })
     .catch(() => { /* no lyrics for this video */ });
@@ -107,8 +111,9 @@ function render(job) {
   if (job.state === "succeeded" && job.result_url) {
     const video = $("video");
     if (!video.getAttribute("src")) {
-      video.src = withToken(job.result_url);
-      $("download").href = withToken(`${job.result_url}&download=1`);
+      // with an API key the server signs these links: the key never goes into a URL
+      video.src = job.result_url;
+      $("download").href = `${job.result_url}&download=1`;
       $("result").hidden = false;
       loadLyrics(job.job_id);
     }
@@ -143,7 +148,17 @@ function follow(id) {
   current = { id, source: null, timer: null };
   history.replaceState(null, "", `#job=${id}`);
   if (!window.EventSource) { poll(id); return; }
-  const source = new EventSource(withToken(`/api/generate/events?job_id=${encodeURIComponent(id)}`));
+  // the status carries the events link (signed when the server has an API key)
+  api(`/api/generate/status?job_id=${encodeURIComponent(id)}`)
+    .then((job) => {
+      render(job);
+      if (!FINAL.includes(job.state) && current && current.id === id) listen(id, job.events_url);
+    })
+    .catch((err) => showError(err.message));
+}
+
+function listen(id, url) {
+  const source = new EventSource(url);
   current.source = source;
   source.addEventListener("status", (event) => render(JSON.parse(event.data)));
   source.addEventListener("end", () => stopFollowing());
@@ -163,7 +178,7 @@ function reset() {
   const video = $("video");
   video.pause();
   video.removeAttribute("src");
-  video.replaceChildren();
+  for (const track of Array.from(video.textTracks)) track.mode = "disabled";
   video.load();
   showLyrics(null);
   $("result").hidden = true;

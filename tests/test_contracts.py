@@ -1,0 +1,129 @@
+"""Every built-in stage passes the contract kit (musicvid.testing.contract)."""
+
+import pytest
+from PIL import Image
+
+from musicvid.defaults import sdxl_keyframes, svd_motion
+from musicvid.defaults.images_keyframes import ImageKeyframes
+from musicvid.defaults.kenburns_motion import KenBurnsMotion
+from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer
+from musicvid.defaults.pyav_compositor import PyAVCompositor
+from musicvid.testing import SMALL, TINY, TINY_SVD_OPTIONS
+from musicvid.testing.contract import (
+    AnalyzerContract,
+    CompositorContract,
+    KeyframeGeneratorContract,
+    MotionGeneratorContract,
+)
+
+
+class TestLibrosaAnalyzer(AnalyzerContract):
+    @pytest.fixture
+    def make_stage(self):
+        return LibrosaAnalyzer
+
+
+class TestSDXLKeyframes(KeyframeGeneratorContract):
+    key_changes = [{"steps": 3}, {"guidance_scale": 2.5}, {"keyframe_width": 32}]
+    batch_tolerance = 2  # batched diffusion rounds a little differently
+
+    @pytest.fixture
+    def make_stage(self):
+        sdxl_keyframes.forget_pipelines()
+        yield sdxl_keyframes.SDXLKeyframes
+        sdxl_keyframes.forget_pipelines()
+
+    @pytest.fixture
+    def render_options(self, tiny_models):
+        return dict(TINY, keyframe_height=32, batch_size=2, sdxl_model=str(tiny_models["sdxl"]))
+
+
+class TestImageKeyframes(KeyframeGeneratorContract):
+    key_changes = [{"image_order": "energy"}, {"keyframe_width": 32}]
+    seeded = False  # the user's pictures, whatever the seed
+
+    @pytest.fixture
+    def make_stage(self):
+        return ImageKeyframes
+
+    @pytest.fixture
+    def render_options(self, tmp_path):
+        folder = tmp_path / "pictures"
+        folder.mkdir()
+        for i, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)]):
+            Image.new("RGB", (120 + 10 * i, 80), colour).save(folder / f"{i}.png")
+        return dict(SMALL, keyframes="images", images=folder)
+
+
+class TestKenBurnsMotion(MotionGeneratorContract):
+    @pytest.fixture
+    def make_stage(self):
+        return KenBurnsMotion
+
+
+class TestSVDMotion(MotionGeneratorContract):
+    key_changes = [{"options": {"svd_steps": "3"}}, {"options": {"svd_motion_bucket": "30"}},
+                   {"svd_model": "another/model"}]
+    frame_counts = (1, 30)
+    cancels_within_a_shot = True
+
+    @pytest.fixture
+    def make_stage(self):
+        svd_motion._PIPELINES.clear()
+        yield svd_motion.SVDMotion
+        svd_motion._PIPELINES.clear()
+
+    @pytest.fixture
+    def render_options(self, tiny_models):
+        return dict(SMALL, motion="svd", svd_model=str(tiny_models["svd"]),
+                    options=dict(TINY_SVD_OPTIONS))
+
+
+class TestAutoMotion(TestSVDMotion):
+    """``auto`` without a CUDA GPU: Ken Burns for every shot, never cached."""
+
+    cancels_within_a_shot = False
+
+    @pytest.fixture
+    def make_stage(self):
+        return svd_motion.AutoMotion
+
+
+class TestPyAVCompositor(CompositorContract):
+    @pytest.fixture
+    def make_stage(self):
+        return PyAVCompositor
+
+    @pytest.fixture
+    def render_options(self):
+        # x264's presets from veryfast on (lookahead, mbtree) do not encode these moving
+        # ramps to the same bits twice with the FFmpeg build in the test environment;
+        # ultrafast does, so the same-video checks compare exact frames
+        return dict(SMALL, preset="ultrafast")
+
+
+class AutoWithSVD(svd_motion.AutoMotion):
+    """``auto`` as on a GPU: SVD for the shots that fit, here the tiny SVD on the CPU."""
+
+    def svd_possible(self, ctx):
+        return True, ""
+
+
+class TestAutoMotionWithSVD(TestSVDMotion):
+    """Shots shorter than ``svd_min_shot`` stay Ken Burns, longer ones get SVD."""
+
+    cancels_within_a_shot = False  # the first shot checked is short: Ken Burns
+
+    @pytest.fixture
+    def make_stage(self):
+        svd_motion._PIPELINES.clear()
+        yield AutoWithSVD
+        svd_motion._PIPELINES.clear()
+
+    def test_long_shots_get_svd_and_short_ones_ken_burns(self, make_stage, config):
+        from musicvid.testing.contract import board_of
+
+        stage = self.ready(make_stage, config)
+        board = board_of([5, 30], config)
+        kinds = [self.animate(stage, board, i, config).meta["motion"] for i in range(2)]
+        assert kinds == ["kenburns", "svd"]
