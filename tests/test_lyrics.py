@@ -280,10 +280,12 @@ def test_word_highlight_and_i420_agree_with_rgb():
     yellow = (rgb[25][..., 0] > 200) & (rgb[25][..., 2] < 120)
     assert yellow.sum() > 0 and not ((rgb[5][..., 0] > 200) & (rgb[5][..., 2] < 120)).all()
     assert np.array_equal(rgb[35], base)  # after the line: untouched
-    from musicvid._video import i420_to_rgb, rgb_to_i420
+    import cv2
+
+    from musicvid._video import rgb_to_i420
 
     i420 = list(CaptionBurner(lyr, w, h, fps, 40).burn(iter([rgb_to_i420(base)] * 40), "i420"))
-    back = i420_to_rgb(i420[25]).astype(int)
+    back = cv2.cvtColor(i420[25], cv2.COLOR_YUV2RGB_I420).astype(int)
     assert np.abs(back - rgb[25].astype(int)).mean() < 2.0
     assert burner.sprites_drawn == 3  # one sprite per state, not per frame
 
@@ -515,3 +517,18 @@ def test_caption_font_option_takes_a_font_file_and_refuses_anything_else(tmp_pat
     with pytest.raises(InvalidOptionError, match="caption-font"):
         CaptionBurner(lyr, 320, 180, Fraction(10), 5, font=bogus)
     assert RenderConfig.create(caption_font=str(copy)).caption_font == copy
+
+
+def test_a_storyboard_with_a_malformed_line_field_is_refused():
+    from musicvid import StoryboardError
+
+    analysis = _analysis(8.0)
+    board = plan(analysis, RenderConfig.create(**SMALL))
+    data = board.to_dict()
+    data["shots"][0]["lyric_line"] = "first"
+    with pytest.raises(StoryboardError, match="lyric_line"):
+        Storyboard.from_dict(data)
+    data["shots"][0]["lyric_line"] = None
+    data["shots"][0]["lyric"] = 7
+    with pytest.raises(StoryboardError, match="lyric"):
+        Storyboard.from_dict(data)
