@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests`` (default), ``lint``, ``benchmarks``, ``docs``."""
+"""Sessions: ``nox -s tests`` (default), ``lint``, ``mypy``, ``benchmarks``, ``docs``."""
 
 from __future__ import annotations
 
@@ -30,10 +30,21 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-q", EXAMPLE_PLUGIN)
 
 
+LINTED = ("musicvid", "musicvid_server", "tests", "benchmarks", "examples", "noxfile.py")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
-    session.run("ruff", "check", "musicvid", "musicvid_server", "tests")
+    """ruff on every Python file of the project (the pinned version of the lint extra)."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", *LINTED)
+
+
+@nox.session
+def mypy(session: nox.Session) -> None:
+    """mypy on the core modules (``[tool.mypy] files``), for Python 3.10."""
+    _install(session, "models,server,test,lint")
+    session.run("mypy")
 
 
 @nox.session
