@@ -79,7 +79,7 @@ def caption_events(lyrics: Lyrics, fps: Fraction, n_frames: int) -> list[Caption
         for k, w in enumerate(line.words):
             f = _frame(w.start, fps, n_frames)
             cuts.append((min(max(f, a), b), k + 1))
-        for (f0, sung), (f1, _) in zip(cuts, [*cuts[1:], (b, -1)]):
+        for (f0, sung), (f1, _) in zip(cuts, [*cuts[1:], (b, -1)], strict=True):
             if f1 > f0:
                 out.append(CaptionEvent(f0, f1, i, sung))
     return out
@@ -191,9 +191,9 @@ class _Coverage:
         self.alpha2 = ((alpha.reshape(h2, 2, w2, 2).astype(np.uint16).sum(axis=(1, 3)) + 2)
                        >> 2).astype(np.uint8)
         self.inv2 = 255 - self.alpha2
-        rows = np.nonzero(alpha.max(axis=1))[0]
-        self.r0, self.r1 = ((int(rows[0]) & ~1, min(self.h, (int(rows[-1]) + 2) & ~1))
-                            if len(rows) else (0, 0))
+        rows = np.nonzero(alpha.max(axis=1))[0]  # blend only the rows with ink
+        self.r0: int = int(rows[0]) & ~1 if len(rows) else 0
+        self.r1: int = min(self.h, (int(rows[-1]) + 2) & ~1) if len(rows) else 0
 
 
 def _over(region: np.ndarray, pre: np.ndarray, inv: np.ndarray) -> None:
@@ -314,7 +314,7 @@ class CaptionBurner:
         box_w += box_w % 2
         box_h += box_h % 2
         placed: list[list[tuple[int, int, int]]] = []
-        for r, (row, rw) in enumerate(zip(rows, widths)):
+        for r, (row, rw) in enumerate(zip(rows, widths, strict=True)):
             x = pad + (box_w - 2 * pad - rw) / 2
             cells = []
             for k in row:

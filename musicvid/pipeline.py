@@ -23,7 +23,7 @@ from ._paths_check import check_audio_path, check_output_path
 from .budget import BudgetPlan
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import StoryboardError, tagged
+from .errors import MusicVidError, StoryboardError, tagged
 from .executors.base import (
     ClipTask,
     KeyframeTask,

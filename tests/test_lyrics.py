@@ -194,7 +194,7 @@ def test_alignment_to_a_transcript_of_noise_stays_in_order():
     out = align_lyrics(plain, heard)
     starts = [w.start for ln in out.lines for w in ln.words]
     assert starts == sorted(starts) and starts[0] >= 0.5 and out.lines[-1].end <= 3.5
-    for a, b in zip(out.lines, out.lines[1:]):
+    for a, b in zip(out.lines, out.lines[1:], strict=False):
         assert a.end <= b.start
 
 
@@ -295,7 +295,7 @@ def _caption_on_frames(path_with, path_without, h):
     """Frames where the captioned video differs from the plain one in the caption band."""
     on = []
     with av.open(str(path_with)) as a, av.open(str(path_without)) as b:
-        for i, (fa, fb) in enumerate(zip(a.decode(video=0), b.decode(video=0))):
+        for i, (fa, fb) in enumerate(zip(a.decode(video=0), b.decode(video=0), strict=True)):
             x = fa.to_ndarray(format="rgb24")[int(0.6 * h):].astype(int)
             y = fb.to_ndarray(format="rgb24")[int(0.6 * h):].astype(int)
             if np.abs(x - y).max() > 80:
@@ -331,13 +331,13 @@ def test_render_with_an_lrc_times_captions_and_prompts_by_the_file(tmp_path, cli
     gaps = {round(ln.end * fps) for ln in lyr.lines} & {round(ln.start * fps) for ln in lyr.lines}
     expected_runs = [f for f in expected if f not in gaps]
     assert len(starts) == len(expected_runs)
-    for got, want in zip(starts, expected_runs):
+    for got, want in zip(starts, expected_runs, strict=True):
         assert abs(got - want) <= 1
     # the sync report, the soft files and the MP4's subtitle track agree with the file
     report = result.sync
     assert len(report.captions) == len(lyr.lines)
     assert report.captions_within_one_frame == len(lyr.lines)
-    for cap, ln in zip(report.captions, lyr.lines):
+    for cap, ln in zip(report.captions, lyr.lines, strict=True):
         assert abs(cap["on_time"] - ln.start) <= 1 / fps
     srt = load_lyrics(out.with_suffix(".srt"))
     assert [round(ln.start, 3) for ln in srt.lines] == [round(ln.start, 3) for ln in lyr.lines]
@@ -348,7 +348,7 @@ def test_render_with_an_lrc_times_captions_and_prompts_by_the_file(tmp_path, cli
         texts = [(float(p.pts * p.time_base), bytes(p)[2:].decode()) for p in c.demux(sub)
                  if p.size > 2]
     assert [t for _, t in texts] == [ln.text for ln in lyr.lines]
-    for (t, _), ln in zip(texts, lyr.lines):
+    for (t, _), ln in zip(texts, lyr.lines, strict=True):
         assert abs(t - ln.start) <= 1 / fps
 
 
@@ -532,3 +532,15 @@ def test_a_storyboard_with_a_malformed_line_field_is_refused():
     data["shots"][0]["lyric"] = 7
     with pytest.raises(StoryboardError, match="lyric"):
         Storyboard.from_dict(data)
+
+
+def test_pipeline_lyrics_before_analyze_says_what_is_missing(fakes):
+    from musicvid import MusicVidError, Pipeline
+
+    pipe = Pipeline(RenderConfig.create(transcribe=True, **SMALL))
+    try:
+        assert Pipeline(RenderConfig.create(**SMALL)).lyrics(_analysis()) is None
+        with pytest.raises(MusicVidError, match="call analyze"):
+            pipe.lyrics(_analysis())
+    finally:
+        pipe.close()

@@ -66,7 +66,7 @@ def align_lyrics(lyrics: Lyrics, transcript: Lyrics) -> Lyrics:
     for i, line in enumerate(lyrics.lines):
         words = [Word(w, times[k][0], max(times[k][0], times[k][1]))  # type: ignore[index]
                  for k, (li, w) in enumerate(sung) if li == i]
-        for a, b in zip(words, words[1:]):  # keep the words in order
+        for a, b in zip(words, words[1:], strict=False):  # keep the words in order
             if b.start < a.start:
                 b.start = a.start
             b.end = max(b.end, b.start)

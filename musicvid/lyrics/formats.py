@@ -159,7 +159,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> Lyrics:
         timed_words: list[Word] = []
         if words:
             starts = [t if s is None else s for s, _ in words]
-            for k, (s, w) in enumerate(zip(starts, (w for _, w in words))):
+            for k, (s, w) in enumerate(zip(starts, (w for _, w in words), strict=True)):
                 if k and s < starts[k - 1]:
                     raise LyricsError(f"the word {w!r} starts before the word before it",
                                       line=n, source=source)
@@ -170,7 +170,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> Lyrics:
             if nxt is not None:
                 last_end = min(last_end, nxt)
             ends = starts[1:] + [max(last_end, starts[-1])]
-            timed_words = [Word(w, s, e) for (_, w), s, e in zip(words, starts, ends)]
+            timed_words = [Word(w, s, e) for (_, w), s, e in zip(words, starts, ends, strict=True)]
             end = max(ends[-1], t + 0.1) if tail is not None else min(end, max(ends[-1], t))
         lines.append(LyricLine(body, t, max(end, t + 0.1), timed_words, n))
     if not lines:
@@ -295,7 +295,7 @@ def _vtt_words(body: str, start: float, end: float, n: int, source: str) -> list
         for w in _clean(piece).split():
             timed.append((t, w))
     ends = [s for s, _ in timed[1:]] + [end]
-    return [Word(w, s, max(s, e)) for (s, w), e in zip(timed, ends)]
+    return [Word(w, s, max(s, e)) for (s, w), e in zip(timed, ends, strict=True)]
 
 
 def parse_srt(text: str, source: str = "lyrics") -> Lyrics:

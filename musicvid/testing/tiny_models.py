@@ -193,9 +193,13 @@ def build_tiny_whisper(directory: str | Path, seed: int = 0) -> Path:
     import tempfile
 
     import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor,
-                              WhisperTokenizer)
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
