@@ -9,6 +9,7 @@ from __future__ import annotations
 from .config import (
                      DEFAULT_SDXL_MODEL,
                      DEFAULT_SVD_MODEL,
+                     DEFAULT_VIDEO_MODEL,
                      Genre,
                      Palette,
                      Profile,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
+    "DEFAULT_VIDEO_MODEL",
     "Analysis",
     "Analyzer",
     "AudioDecodeError",

@@ -18,6 +18,7 @@ from .paths import default_cache_dir
 __all__ = [
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
+    "DEFAULT_VIDEO_MODEL",
     "FEW_STEP_PRESETS",
     "Genre",
     "Palette",
@@ -30,6 +31,9 @@ __all__ = [
 
 DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_SVD_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt-1-1"
+# image-to-video (--motion i2v) and text-to-image (--image-model) families: docs/models.md
+DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+TRANSITIONS = ("cut", "morph")
 
 
 # Few-step SDXL variants by configuration: sampler settings for each family. "lcm" also
@@ -242,6 +246,18 @@ class RenderConfig:
     time_budget: float | None = option(None, type=float, metavar="MINUTES",
                                        help="fit keyframe count, steps and size to this many "
                                             "minutes")
+    # image-to-video and text-to-image model families (docs/models.md)
+    video_model: str = option(DEFAULT_VIDEO_MODEL, env="MUSICVID_VIDEO_MODEL", metavar="ID|DIR",
+                              help="image-to-video model for --motion i2v (Wan, LTX-Video, "
+                                   "CogVideoX, HunyuanVideo, SVD): hub id or local directory")
+    image_model: str | None = option(None, env="MUSICVID_IMAGE_MODEL", metavar="ID|DIR",
+                                     help="text-to-image model for keyframes (FLUX, SD3/3.5, "
+                                          "SDXL and its few-step variants): hub id or local "
+                                          "directory; selects --keyframes t2i")
+    transition: str = option("cut", choices=TRANSITIONS,
+                             help="morph: at section changes, i2v motion generates the passage "
+                                  "into the next shot's keyframe (families with first-last-"
+                                  "frame conditioning); cut (default)")
     # where the work runs
     executor: str = option("local", env="MUSICVID_EXECUTOR", cli=False,
                            help="where stages run: local or ray")
@@ -322,6 +338,8 @@ class RenderConfig:
         if self.time_budget is not None and not float(self.time_budget) > 0:
             raise InvalidOptionError("time-budget", self.time_budget,
                                      hint="a positive number of minutes")
+        if self.transition not in TRANSITIONS:
+            raise InvalidOptionError("transition", self.transition, list(TRANSITIONS))
         if self.executor not in ("local", "ray"):
             raise InvalidOptionError("executor", self.executor, ["local", "ray"])
         for name in ("images", "init_images"):
@@ -411,6 +429,11 @@ class RenderConfig:
             values.setdefault("batch_size", 4)
         if given.get("images") is not None and given.get("keyframes") is None:
             values["keyframes"] = "images"  # --images DIR alone means a photo video
+        if (given.get("image_model") or values.get("image_model")) and \
+                given.get("keyframes") is None and given.get("images") is None:
+            values["keyframes"] = "t2i"  # --image-model alone means: keyframes from that model
+        if given.get("video_model") and given.get("motion") is None:
+            values["motion"] = "i2v"  # --video-model alone means: motion from that model
         values.update(given)
         return cls(**values)
 

@@ -366,9 +366,14 @@ class Pipeline:
     # -- motion + composite -------------------------------------------------------------
     def _clip_key(self, identity: dict[str, Any], shot: Shot, board: Storyboard,
                   analysis: Analysis, keys: dict[int, str]) -> str:
+        params = shot.motion
+        per_shot = getattr(self.stage("motion"), "clip_key_parts", None)
+        extra = per_shot(shot, board, keys, self._ctx("motion")) if per_shot else None
+        if extra:  # what else a shot's clip depends on (a morph: the next keyframe)
+            params = {**(shot.motion if isinstance(shot.motion, dict) else {}), "_shot": extra}
         return cache_keys.clip_key(
             identity, keyframe=keys[shot.index], grade=self.grade_of(board),
-            frames=(shot.start_frame, shot.end_frame), params=shot.motion, energy=shot.energy,
+            frames=(shot.start_frame, shot.end_frame), params=params, energy=shot.energy,
             size=(board.width, board.height), fps=board.fps, audio_sha256=analysis.audio_sha256)
 
     def prefetch_clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> None:
@@ -397,6 +402,10 @@ class Pipeline:
         cacheable = stage_cacheable(motion)
         identity = self.stage_identity("motion", ctx) if cacheable else {}
         model = self.keyframe_model()
+        grade = self.grade_of(board)
+        # a stage that looks at another shot's keyframe (a morph into the next one)
+        ctx.extra["keyframe_of"] = lambda s: self.load_keyframe(s, keys[s.index], grade)
+        ctx.extra["shots"] = len(board.shots)
         for shot in board.shots:
             ctx.check_cancelled()
             ckey = ""
@@ -411,6 +420,10 @@ class Pipeline:
             task = ClipTask(shot, keys[shot.index], ckey, model)
             clip = run_clip_task(task, motion, board, analysis, ctx, self.cache,
                                  store=cacheable and self.config.use_cache)
+            if clip.meta.get("fallback") and clip.meta.get("motion") != motion.name:
+                self.stats.setdefault("motion_fallbacks", []).append(
+                    {"shot": shot.index, "motion": clip.meta.get("motion"),
+                     "reason": clip.meta["fallback"]})
             ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1}")
             yield clip
 

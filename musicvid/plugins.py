@@ -35,8 +35,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.librosa_analyzer",
     "musicvid.defaults.sdxl_keyframes",
     "musicvid.defaults.images_keyframes",
+    "musicvid.defaults.t2i_keyframes",
     "musicvid.defaults.kenburns_motion",
     "musicvid.defaults.svd_motion",
+    "musicvid.defaults.i2v_motion",
     "musicvid.defaults.pyav_compositor",
     "musicvid.defaults.whisper_transcriber",
 )

@@ -33,6 +33,11 @@ def tiny_models(musicvid_tiny_models: dict[str, Path]) -> dict[str, Path]:
     return musicvid_tiny_models
 
 
+@pytest.fixture(scope="session")
+def tiny_video_models(musicvid_tiny_video_models: dict[str, Path]) -> dict[str, Path]:
+    return musicvid_tiny_video_models
+
+
 @pytest.fixture
 def click(musicvid_click_track):  # type: ignore[no-untyped-def]
     return musicvid_click_track

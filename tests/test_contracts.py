@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from musicvid.defaults import sdxl_keyframes, svd_motion
+from musicvid.defaults import i2v_motion, sdxl_keyframes, svd_motion, t2i_keyframes
 from musicvid.defaults.images_keyframes import ImageKeyframes
 from musicvid.defaults.kenburns_motion import KenBurnsMotion
 from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer
@@ -15,6 +15,9 @@ from musicvid.testing.contract import (
     KeyframeGeneratorContract,
     MotionGeneratorContract,
 )
+
+#: the tiny Wan in 2 steps, 9 frames of 32x32 a segment
+TINY_I2V_OPTIONS = {"i2v_steps": "2", "i2v_frames": "9", "i2v_width": "32", "i2v_height": "32"}
 
 
 class TestLibrosaAnalyzer(AnalyzerContract):
@@ -127,3 +130,45 @@ class TestAutoMotionWithSVD(TestSVDMotion):
         board = board_of([5, 30], config)
         kinds = [self.animate(stage, board, i, config).meta["motion"] for i in range(2)]
         assert kinds == ["kenburns", "svd"]
+
+
+class TestT2IKeyframesFlux(KeyframeGeneratorContract):
+    """``t2i`` with the tiny FLUX (sizes in multiples of 16)."""
+
+    key_changes = [{"options": {"t2i_steps": "3"}}, {"keyframe_width": 32}]
+    batch_tolerance = 2
+
+    def expected_size(self, config):
+        return (config.keyframe_width // 16) * 16, (config.keyframe_height // 16) * 16
+
+    @pytest.fixture
+    def make_stage(self):
+        t2i_keyframes.forget_pipelines()
+        yield t2i_keyframes.T2IKeyframes
+        t2i_keyframes.forget_pipelines()
+
+    @pytest.fixture
+    def render_options(self, tiny_video_models):
+        return dict(TINY, keyframe_height=32, batch_size=2, keyframes="t2i",
+                    image_model=str(tiny_video_models["flux"]), options={"t2i_steps": "2"})
+
+
+class TestI2VMotionWan(MotionGeneratorContract):
+    """``i2v`` with the tiny Wan: shots chained from 9-frame segments."""
+
+    key_changes = [{"options": {**TINY_I2V_OPTIONS, "i2v_steps": "3"}},
+                   {"options": {**TINY_I2V_OPTIONS, "i2v_frames": "5"}},
+                   {"video_model": "another/model"}]
+    frame_counts = (1, 30)
+    cancels_within_a_shot = True
+
+    @pytest.fixture
+    def make_stage(self):
+        i2v_motion.forget_pipelines()
+        yield i2v_motion.I2VMotion
+        i2v_motion.forget_pipelines()
+
+    @pytest.fixture
+    def render_options(self, tiny_video_models):
+        return dict(SMALL, motion="i2v", video_model=str(tiny_video_models["wan"]),
+                    options=dict(TINY_I2V_OPTIONS))

@@ -11,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     p = argparse.ArgumentParser(prog="python -m musicvid.testing")
     sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("tiny-models", help="write tiny random SDXL, SVD and Whisper models")
+    t = sub.add_parser("tiny-models", help="write tiny random SDXL, SVD, Wan, LTX-Video, "
+                                            "CogVideoX, FLUX and SD3 pipelines and a "
+                                            "tiny Whisper")
     t.add_argument("directory")
     c = sub.add_parser("click-track", help="write a click-track WAV with known beats")
     c.add_argument("output")
@@ -20,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "tiny-models":
         from .tiny_models import write_tiny_models
+        from .tiny_video_models import write_tiny_video_models
 
-        for name, path in write_tiny_models(args.directory).items():
+        models = {**write_tiny_models(args.directory), **write_tiny_video_models(args.directory)}
+        for name, path in models.items():
             sys.stdout.write(f"{name}: {path}\n")
     else:
         from .audio import write_click_track

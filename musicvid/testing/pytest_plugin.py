@@ -47,6 +47,14 @@ def musicvid_tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     return write_tiny_models(tmp_path_factory.mktemp("musicvid-tiny-models"))
 
 
+@pytest.fixture(scope="session")
+def musicvid_tiny_video_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Wan, LTX-Video, CogVideoX, FLUX and SD3 pipelines (saved folders)."""
+    from .tiny_video_models import write_tiny_video_models
+
+    return write_tiny_video_models(tmp_path_factory.mktemp("musicvid-tiny-video-models"))
+
+
 @pytest.fixture
 def musicvid_click_track(tmp_path: Path) -> Callable[..., tuple[Path, list[float]]]:
     from .audio import write_click_track
@@ -67,7 +75,8 @@ def musicvid_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     cache = tmp_path / "musicvid-cache"
     monkeypatch.setenv("MUSICVID_LOAD_PLUGINS", "")
     monkeypatch.setenv("MUSICVID_CACHE_DIR", str(cache))
-    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "SOTA_CPU_ONLY"):
+    for var in ("MUSICVID_SDXL_MODEL", "MUSICVID_SVD_MODEL", "MUSICVID_VIDEO_MODEL",
+                "MUSICVID_IMAGE_MODEL", "SOTA_CPU_ONLY"):
         monkeypatch.delenv(var, raising=False)
     reset_plugin_manager()
     yield cache
