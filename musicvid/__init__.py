@@ -22,6 +22,7 @@ from .errors import (
                      AudioError,
                      AudioNotFoundError,
                      InvalidOptionError,
+                     LyricsError,
                      MissingDependencyError,
                      ModelLoadError,
                      MusicVidError,
@@ -44,6 +45,7 @@ from .protocols import (
                      MotionGenerator,
                      ProgressCallback,
                      StageContext,
+                     Transcriber,
 )
 from .types import Analysis, Clip, Keyframe, Section, Shot, Storyboard, frame_count_for
 
@@ -65,6 +67,7 @@ __all__ = [
     "InvalidOptionError",
     "Keyframe",
     "KeyframeGenerator",
+    "LyricsError",
     "MissingDependencyError",
     "ModelLoadError",
     "MotionGenerator",
@@ -86,6 +89,7 @@ __all__ = [
     "Storyboard",
     "StoryboardError",
     "Style",
+    "Transcriber",
     "UnknownStageError",
     "__version__",
     "analyze",

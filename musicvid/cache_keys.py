@@ -13,7 +13,8 @@ from typing import Any
 
 from .cache import cache_key
 
-__all__ = ["analysis_key", "calibration_key", "clip_key", "keyframe_key", "stage_parts"]
+__all__ = ["analysis_key", "calibration_key", "clip_key", "keyframe_key", "stage_parts",
+           "transcript_key"]
 
 
 def stage_parts(name: str, version: int | str, options: dict[str, Any],
@@ -27,6 +28,10 @@ def stage_parts(name: str, version: int | str, options: dict[str, Any],
 
 def analysis_key(audio_sha256: str, analyzer: dict[str, Any], fps: Fraction) -> str:
     return cache_key("analysis", {"audio": audio_sha256, "analyzer": analyzer, "fps": fps})
+
+
+def transcript_key(audio_sha256: str, transcriber: dict[str, Any]) -> str:
+    return cache_key("transcript", {"audio": audio_sha256, "transcriber": transcriber})
 
 
 def keyframe_key(generator: dict[str, Any], shot_parts: dict[str, Any], prompt: str,

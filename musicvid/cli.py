@@ -90,6 +90,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{result.sync.summary()} ({sync_path(c.path)})\n")
     if result.contact_sheet is not None:
         sys.stderr.write(f"contact sheet: {result.contact_sheet}\n")
+    if result.stats.get("captions"):
+        sys.stderr.write(f"captions: {', '.join(result.stats['captions'])}\n")
     return 0
 
 

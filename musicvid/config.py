@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ._options import parse_bool
 from .errors import InvalidOptionError
 from .options import env_values, integer, option
 from .paths import default_cache_dir
@@ -111,6 +112,17 @@ class Palette(_Choice):
 class Profile(_Choice):
     CPU = "cpu"
     GPU = "gpu"
+
+
+CAPTION_MODES = ("soft", "burn", "both", "none")
+
+
+def _caption_mode(value: object) -> str:
+    """Check a ``captions`` value: soft, burn, both or none (docs/lyrics.md)."""
+    text = str(value if value is not None else "soft").strip().lower()
+    if text not in CAPTION_MODES:
+        raise InvalidOptionError("captions", value, list(CAPTION_MODES))
+    return text
 
 
 def parse_fps(value: object) -> Fraction:
@@ -321,7 +333,7 @@ class RenderConfig:
         help='what happens in a section, e.g. chorus="dancing in the rain" (by label or '
              'role; repeatable)')
     reference: list[Path] = option(scope="job", default_factory=list, action="append",
-                                   type=Path, metavar="IMG",
+                                   type=Path, metavar="IMG", form=False,
                                    help="a picture of the subject to keep recognisable "
                                         "(IP-Adapter; repeatable)")
     ip_adapter_scale: float = option(0.6, scope="job", type=float,
@@ -343,6 +355,24 @@ class RenderConfig:
     llm_timeout: float = option(30.0, type=float,
                                 help="seconds per request to the prompt writer's server "
                                      "(default 30; one retry)")
+    # lyrics and captions (docs/lyrics.md)
+    lyrics: Path | None = option(None, type=Path, scope="job", metavar="FILE", form=False,
+                                 help="the song's words: .lrc (word times too), .srt, .vtt "
+                                      "or plain text (timed by transcribing the song)")
+    transcribe: bool = option(False, scope="job", flag_only=True, type=parse_bool,
+                              hint="1 or 0", help="transcribe the words from the audio "
+                                                  "(Whisper) when no timed lyrics are given")
+    captions: str = option("soft", scope="job", choices=CAPTION_MODES,
+                           help="lyric captions: soft (default: .srt/.vtt and an MP4 "
+                                "subtitle track), burn (drawn into the picture), both, none")
+    transcriber: str = option("whisper", help="transcriber stage name (default whisper)")
+    whisper_model: str | None = option(None, env="MUSICVID_WHISPER_MODEL",
+                                       help="Whisper hub id or folder (default: "
+                                            "openai/whisper-base; gpu profile: "
+                                            "openai/whisper-large-v3-turbo)")
+    caption_font: Path | None = option(None, type=Path, metavar="TTF",
+                                       help="font of burned-in captions (default: the "
+                                            "bundled DejaVu Sans Bold)")
 
     def __post_init__(self) -> None:
         self.genre = Genre.parse(self.genre)
@@ -391,6 +421,7 @@ class RenderConfig:
                 setattr(self, name, Path(v))
         self._check_storyboard_options()
         self._check_direction_options()
+        self._check_lyrics_options()
 
     def _check_direction_options(self) -> None:
         if self.concept is not None:
@@ -427,6 +458,15 @@ class RenderConfig:
         if not isinstance(self.prompt_writer, str) or not self.prompt_writer.strip():
             raise InvalidOptionError("prompt-writer", self.prompt_writer,
                                      ["template", "openai-compatible"])
+
+    def _check_lyrics_options(self) -> None:
+        self.captions = _caption_mode(self.captions)
+        for name in ("lyrics", "caption_font"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, Path(v))
+        if not isinstance(self.transcribe, bool):
+            raise InvalidOptionError("transcribe", self.transcribe, hint="true or false")
 
     def _check_storyboard_options(self) -> None:
         def whole(name: str, v: Any, low: int) -> None:

@@ -10,6 +10,7 @@ to do about it::
     │   ├── AudioNotFoundError                  the file does not exist
     │   └── AudioDecodeError                    empty, not audio, or undecodable
     ├── StoryboardError                         a storyboard file that does not fit the song
+    ├── LyricsError                             a lyrics file that cannot be read or used
     ├── MissingDependencyError                  an optional extra (torch, ray...) is missing
     ├── ModelLoadError                          weights not found / gated / offline
     ├── RenderCancelled                         the caller asked to stop
@@ -35,6 +36,7 @@ __all__ = [
     "AudioError",
     "AudioNotFoundError",
     "InvalidOptionError",
+    "LyricsError",
     "MissingDependencyError",
     "ModelLoadError",
     "MusicVidError",
@@ -127,6 +129,20 @@ class AudioDecodeError(AudioError):
 
 class StoryboardError(MusicVidError):
     """A storyboard that is malformed or does not fit the song."""
+
+
+class LyricsError(MusicVidError):
+    """A lyrics file that is not text, is empty, is malformed (the message names the
+    line) or does not fit the song."""
+
+    def __init__(self, message: str, *, line: int | None = None, source: str | None = None,
+                 stage: str | None = None, plugin: str | None = None):
+        self.line = line
+        self.source = source
+        where = source or "lyrics"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {message}", stage=stage, plugin=plugin)
 
 
 class MissingDependencyError(MusicVidError, ImportError):

@@ -51,6 +51,11 @@ def register_prompt_writers(register: Register) -> None:
 
 
 @hookspec
+def register_transcribers(register: Register) -> None:
+    """Register Transcriber stages (audio -> timed words): ``register(factory, name=None)``."""
+
+
+@hookspec
 def adjust_storyboard(storyboard: Storyboard, analysis: Analysis, config: RenderConfig) -> Any:
     """Rewrite the storyboard before rendering: change it in place, or return a new one.
 

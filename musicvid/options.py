@@ -52,6 +52,7 @@ class OptionSpec:
     cli: bool = True  # False: Python and environment only (or a hand-made flag)
     flag_only: bool = False  # a switch: ``--flag`` sets True
     action: str | None = None  # "append": a repeatable flag (a list of parsed values)
+    form: bool = True  # False: not a text field of the server's form (e.g. a file)
     hint: str | None = None  # what a valid value looks like, for errors
     name: str = ""  # filled in from the field
 
@@ -104,7 +105,7 @@ def iter_options(cls: type | None = None, scopes: Iterable[str] = SCOPES
 
 def form_options() -> dict[str, OptionSpec]:
     """The ``job`` options a server request may set, by form field name."""
-    return {spec.name: spec for spec in iter_options(scopes=("job",))}
+    return {spec.name: spec for spec in iter_options(scopes=("job",)) if spec.form}
 
 
 def env_values(scopes: Iterable[str] = SCOPES) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cache_keys, planning
 from ._clipcache import read_clip
@@ -23,7 +23,7 @@ from ._paths_check import check_audio_path, check_output_path
 from .budget import BudgetPlan
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import StoryboardError, tagged
+from .errors import MusicVidError, StoryboardError, tagged
 from .executors.base import (
     ClipTask,
     KeyframeTask,
@@ -45,6 +45,9 @@ from .stages import (
 )
 from .sync import SyncReport, sync_path, sync_report
 from .types import Analysis, Clip, Keyframe, Shot, Storyboard, frame_count_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .lyrics import Lyrics
 
 __all__ = ["Pipeline", "RenderResult", "StageFactory", "analyze", "create_stage", "render"]
 
@@ -106,6 +109,8 @@ class Pipeline:
         self._stages: dict[str, Any] = {}
         self._executor: Any = None
         self._options_checked = False
+        self._audio: Path | None = None
+        self._given_lyrics: Lyrics | None = None
 
     # -- stages -------------------------------------------------------------------------
     def stage(self, kind: str) -> Any:
@@ -124,7 +129,9 @@ class Pipeline:
     def check_options(self) -> None:
         """Every ``--option`` must belong to one of the selected stages."""
         if not self._options_checked:
-            validate_stage_options(self.config.options, {k: self.stage(k) for k in STAGE_OF})
+            stages = {k: self.stage(k) for k in STAGE_OF}
+            stages["transcriber"] = self.stage("transcriber")  # its options, even if unused
+            validate_stage_options(self.config.options, stages)
             self._options_checked = True
 
     def preflight(self) -> None:
@@ -136,6 +143,22 @@ class Pipeline:
             if check is not None:
                 with tagged(stage_name, stage.name):
                     check(self._ctx(stage_name))
+        if self.config.lyrics is not None:  # a bad lyrics file fails before any work
+            from .lyrics import load_lyrics
+
+            self._given_lyrics = load_lyrics(self.config.lyrics)
+        if self._needs_transcript():
+            stage = self.stage("transcriber")
+            check = getattr(stage, "preflight", None)
+            if check is not None:
+                with tagged("transcribe", stage.name):
+                    check(self._ctx("transcribe"))
+
+    def _needs_transcript(self) -> bool:
+        given = self._given_lyrics
+        if given is not None:
+            return not given.timed
+        return bool(self.config.transcribe)
 
     def stage_identity(self, kind: str, ctx: StageContext) -> dict[str, Any]:
         """The stage's name, version, parsed options and own key parts, for cache keys."""
@@ -160,6 +183,7 @@ class Pipeline:
         check_audio_path(audio)
         self.check_options()
         t0 = time.perf_counter()
+        self._audio = audio
         sha = file_sha256(audio)
         analyzer = self.stage("analyzer")
         key = cache_keys.analysis_key(sha, self.stage_identity("analyzer", ctx), self.config.fps)
@@ -175,10 +199,63 @@ class Pipeline:
         self._timed("analyze", t0)
         return analysis
 
+    # -- lyrics -------------------------------------------------------------------------
+    def transcribe(self, audio: str | Path) -> Lyrics:
+        """The transcriber's timed words for ``audio`` (cached)."""
+        from .lyrics import Lyrics
+
+        audio = Path(audio)
+        ctx = self._ctx("transcribe")
+        ctx.check_cancelled()
+        stage = self.stage("transcriber")
+        key = cache_keys.transcript_key(file_sha256(audio), self.stage_identity("transcriber", ctx))
+        cached = self.cache.get_json("transcript", key)
+        if cached is not None:
+            self.stats["transcript_cached"] = True
+            ctx.progress(1, 1, "transcript from cache")
+            return Lyrics.from_dict(cached)
+        t0 = time.perf_counter()
+        with tagged("transcribe", stage.name):
+            transcript = stage.transcribe(audio, ctx)
+        self.cache.put_json("transcript", key, transcript.to_dict())
+        self._timed("transcribe", t0)
+        return transcript
+
+    def lyrics(self, analysis: Analysis, audio: str | Path | None = None) -> Lyrics | None:
+        """The song's timed lyrics: the ``lyrics`` file (plain text aligned to a
+        transcript), else a transcript when ``transcribe`` is on, else None."""
+        from .lyrics import align_lyrics, load_lyrics
+
+        c = self.config
+        if c.lyrics is None and not c.transcribe:
+            return None
+        if c.lyrics is not None and self._given_lyrics is None:
+            self._given_lyrics = load_lyrics(c.lyrics)
+        given = self._given_lyrics
+        if given is not None and given.timed:
+            return given.check(analysis.duration)
+        source = audio if audio is not None else self._audio
+        if source is None:
+            raise MusicVidError("transcribing needs the audio: call analyze() first",
+                                stage="transcribe")
+        transcript = self.transcribe(source)
+        if given is not None:
+            return align_lyrics(given, transcript).check(analysis.duration)
+        if not transcript.lines:
+            log.warning("the transcriber heard no words: no lyrics for this video")
+            return None
+        return transcript.check(analysis.duration)
+
     # -- planning -----------------------------------------------------------------------
     def plan(self, analysis: Analysis) -> Storyboard:
         ctx = self._ctx("plan")
         board = planning.plan(analysis, self.config)
+        lyrics = self.lyrics(analysis)
+        if lyrics is not None:
+            from .lyrics import apply_lyrics
+
+            board = apply_lyrics(board, analysis, lyrics, self.config,
+                                 planning.min_shot_frames(self.config))
         for result in get_plugin_manager().hook.adjust_storyboard(
                 storyboard=board, analysis=analysis, config=self.config):
             if isinstance(result, Storyboard):
@@ -378,6 +455,12 @@ class Pipeline:
             result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
                                         audio, output, ctx)
         self._timed("composite", t0)
+        from .captions import write_soft_captions
+
+        captions = ([] if self.config.captions == "none"
+                    else write_soft_captions(storyboard, result.path))
+        if captions:
+            self.stats["captions"] = [str(p) for p in captions]
         report = sync_report(storyboard, analysis, result)
         report.write(sync_path(result.path))
         log.info("%s", report.summary())

@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.i2v_motion",
     "musicvid.defaults.pyav_compositor",
     "musicvid.defaults.prompt_writers",
+    "musicvid.defaults.whisper_transcriber",
 )
 
 STAGE_KINDS = {
@@ -49,6 +50,7 @@ STAGE_KINDS = {
     "motion": "register_motion_generators",
     "compositor": "register_compositors",
     "prompt_writer": "register_prompt_writers",
+    "transcriber": "register_transcribers",
 }
 
 

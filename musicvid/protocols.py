@@ -1,4 +1,4 @@
-"""The four stage protocols. A plugin implements one and registers it by name.
+"""The stage protocols. A plugin implements one and registers it by name.
 
 Stages receive a :class:`StageContext` for progress and cancellation, and must be safe to
 reuse across renders (a server keeps them alive): load heavy models lazily and cache them.
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from .config import RenderConfig
+    from .lyrics import Lyrics
     from .types import Analysis, Clip, Keyframe, Shot, Storyboard
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "MotionGenerator",
     "ProgressCallback",
     "StageContext",
+    "Transcriber",
 ]
 
 ProgressCallback = Callable[[str, int, int, str], None]
@@ -122,3 +124,18 @@ class Compositor(Protocol):
 
     def compose(self, clips: Iterator[Clip], storyboard: Storyboard, audio: Path,
                 output: Path, ctx: StageContext) -> CompositeResult: ...
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """Audio file -> the sung words with their times, as :class:`~musicvid.lyrics.Lyrics`
+    (lines with ``words`` filled in). Runs only when asked (``transcribe``) or when
+    plain-text lyrics need timings. ``cache_key_parts`` returns what changes the result
+    besides the audio (model id, options), for the on-disk cache.
+    """
+
+    name: str
+
+    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]: ...
+
+    def transcribe(self, audio: Path, ctx: StageContext) -> Lyrics: ...

@@ -37,13 +37,13 @@ from .errors import InvalidOptionError, PluginError
 from .protocols import StageContext
 
 __all__ = ["STAGE_BASES", "AnalyzerBase", "CompositorBase", "KeyframeGeneratorBase",
-           "MotionGeneratorBase", "Stage", "check_stage_class", "check_stage_object",
+           "MotionGeneratorBase", "Stage", "TranscriberBase", "check_stage_class", "check_stage_object",
            "option_groups", "stage_batch_size", "stage_cacheable", "stage_option",
            "stage_options_key", "stage_version", "validate_stage_options"]
 
 
 class Stage:
-    """What every stage shares. Subclass one of the four kind bases below."""
+    """What every stage shares. Subclass one of the kind bases below."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
@@ -96,9 +96,14 @@ class CompositorBase(Stage):
     kind = "compositor"
 
 
+class TranscriberBase(Stage):
+    kind = "transcriber"
+
+
 STAGE_BASES: dict[str, type[Stage]] = {
     "analyzer": AnalyzerBase, "keyframes": KeyframeGeneratorBase,
     "motion": MotionGeneratorBase, "compositor": CompositorBase,
+    "transcriber": TranscriberBase,
 }
 
 # what a stage of each kind must have (the protocol's members)
@@ -108,6 +113,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "keyframes": ("generate", "cache_key_parts"),
     "motion": ("animate", "cache_key_parts"),
     "compositor": ("compose",),
+    "transcriber": ("transcribe", "cache_key_parts"),
 }
 
 

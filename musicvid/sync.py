@@ -5,7 +5,8 @@ on the command line. For each cut (the first frame of every shot after the first
 time, the nearest beat the analyzer detected, and the signed offset in milliseconds
 (positive: the cut comes after the beat). Then the mean and largest absolute offsets, how
 many cuts sit within one frame of a beat, and the difference between the video and the
-audio durations in frames.
+audio durations in frames. With lyrics, each line's caption on and off times (the frames
+it is drawn on, burned or soft) against the lyric timestamps it came from.
 """
 
 from __future__ import annotations
@@ -22,7 +23,35 @@ from .types import Analysis, Storyboard
 if TYPE_CHECKING:  # pragma: no cover
     from .protocols import CompositeResult
 
-__all__ = ["SyncReport", "sync_path", "sync_report"]
+__all__ = ["SyncReport", "caption_times", "sync_path", "sync_report"]
+
+
+def caption_times(storyboard: Storyboard) -> list[dict[str, Any]]:
+    """Each lyric line's caption: the frames it shows on, their times, and the offsets in
+    milliseconds from the line's own start and end ([] without lyrics)."""
+    from .captions import caption_events
+    from .lyrics.storyboard import lyrics_of
+
+    lyrics = lyrics_of(storyboard)
+    if lyrics is None:
+        return []
+    fps = storyboard.fps
+    spans: dict[int, list[int]] = {}
+    for ev in caption_events(lyrics, fps, storyboard.frame_count):
+        span = spans.setdefault(ev.line, [ev.start, ev.end])
+        span[1] = ev.end
+    out = []
+    for i, line in enumerate(lyrics.lines):
+        if i not in spans:
+            continue
+        on, off = spans[i]
+        t_on, t_off = float(Fraction(on) / fps), float(Fraction(off) / fps)
+        out.append({"line": i, "text": line.text, "start": round(line.start, 6),
+                    "end": round(line.end, 6), "on_frame": on, "off_frame": off,
+                    "on_time": round(t_on, 6), "off_time": round(t_off, 6),
+                    "on_offset_ms": round((t_on - line.start) * 1000.0, 3),
+                    "off_offset_ms": round((t_off - line.end) * 1000.0, 3)})
+    return out
 
 
 def sync_path(output: str | Path) -> Path:
@@ -46,6 +75,8 @@ class SyncReport:
     audio_duration: float | None = None
     av_delta_frames: float | None = None  # (video - audio) duration, in frames
     song_duration: float = 0.0
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    captions_within_one_frame: int | None = None  # lines on and off within a frame
 
     def summary(self) -> str:
         """One line: cuts, offsets to the beat, and the video/audio difference."""
@@ -60,7 +91,10 @@ class SyncReport:
                     f"within one frame")
         av = ("" if self.av_delta_frames is None
               else f"; video - audio {self.av_delta_frames:+.2f} frames")
-        return f"sync: {cuts}{av}"
+        caps = ("" if not self.captions else
+                f"; {self.captions_within_one_frame}/{len(self.captions)} captions within one "
+                "frame of their lyric times")
+        return f"sync: {cuts}{av}{caps}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +143,11 @@ def sync_report(storyboard: Storyboard, analysis: Analysis,
         report.mean_abs_offset_ms = round(sum(abs(o) for o in offsets) / len(offsets), 3)
         report.max_abs_offset_ms = round(max(abs(o) for o in offsets), 3)
         report.cuts_within_one_frame = sum(1 for o in offsets if abs(o) <= frame_ms + 1e-6)
+    report.captions = caption_times(storyboard)
+    if report.captions:
+        report.captions_within_one_frame = sum(
+            1 for c in report.captions
+            if abs(c["on_offset_ms"]) <= frame_ms + 1e-6 and abs(c["off_offset_ms"]) <= frame_ms + 1e-6)
     if composite is not None:
         report.video_frames = composite.frame_count
         report.video_duration = round(composite.video_duration, 6)

@@ -77,6 +77,7 @@ SHOT_FIELDS: dict[str, tuple[str, float | None, float | None]] = {
     "section_index": ("int", 0, None), "group": ("int", None, None),
     "motion": ("object", None, None), "transition": ("str", None, None),
     "transition_frames": ("int", 0, None), "energy": ("number", 0.0, 1.0),
+    "lyric": ("str", None, None),
 }
 
 
@@ -203,6 +204,8 @@ class Shot:
     transition: str = "cut"  # how this shot begins: "cut" or "crossfade"
     transition_frames: int = 0  # crossfade length into this shot, in frames
     energy: float = 0.5
+    lyric: str = ""  # the line sung over this shot (docs/lyrics.md), "" when none
+    lyric_line: int | None = None  # its index in the storyboard's meta["lyrics"]["lines"]
 
     @property
     def frame_count(self) -> int:
@@ -296,6 +299,8 @@ class Storyboard:
             if kw.get("transition", "cut") not in TRANSITIONS:
                 raise StoryboardError(f"{where}transition must be one of "
                                       f"{', '.join(TRANSITIONS)}, not {kw['transition']!r}")
+            if raw.get("lyric_line") is not None:  # null: no line sung over the shot
+                kw["lyric_line"] = _field(where, "lyric_line", raw["lyric_line"], "int", 0)
             kw.setdefault("index", i)
             shots.append(Shot(**kw))
         frame_count = data.get("frame_count") or (shots[-1].end_frame if shots else 0)

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicvid import Pipeline, RenderConfig
-from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
+from musicvid.config import CAPTION_MODES, MAX_CONCEPT_CHARS, Genre, Palette, Style
 from musicvid.errors import InvalidOptionError
 from musicvid.options import form_options
 
@@ -59,6 +59,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 JOB_OPTIONS = form_options()  # the per-job options a form may set: genre, style, ...
 FORM_FIELDS = set(JOB_OPTIONS)
 REQUIRED_FIELDS = ("genre", "style", "palette")  # besides the audio file
+LYRICS_MAX_BYTES = 256 * 1024
 SEED_MAX = 2**32 - 1
 MAX_OFFSET = 2**31 - 1
 SECURITY_HEADERS = [
@@ -207,6 +208,43 @@ def parse_job_fields(fields: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _lyrics_error(exc: Any) -> ApiError:
+    return ApiError(422, "invalid_lyrics", exc.message, field="lyrics", line=exc.line)
+
+
+def _parse_lyrics_upload(upload: Any) -> tuple[bytes, Any] | None:
+    """The ``lyrics`` file part, parsed (None when none was chosen): 422 when it is not
+    lyrics."""
+    from musicvid.errors import LyricsError
+    from musicvid.lyrics import decode_text, parse_lyrics
+
+    if "lyrics" not in upload.blobs:
+        return None
+    name, data = upload.blobs["lyrics"]
+    if not data and not name:
+        return None  # a form with an empty file input
+    try:
+        return data, parse_lyrics(decode_text(data, name or "lyrics"), name or "lyrics")
+    except LyricsError as exc:
+        raise _lyrics_error(exc) from None
+
+
+def _check_lyrics(lyrics: Any, duration: float) -> None:
+    from musicvid.errors import LyricsError
+
+    try:
+        lyrics.check(duration)
+    except LyricsError as exc:
+        raise _lyrics_error(exc) from None
+
+
+def _lyrics_json(lyrics: Any) -> dict[str, Any]:
+    return {"format": lyrics.format, "timed": lyrics.timed,
+            "lines": [{"text": ln.text, "start": round(ln.start, 3) if lyrics.timed else None,
+                       "end": round(ln.end, 3) if lyrics.timed else None}
+                      for ln in lyrics.lines]}
+
+
 class VideoResponse(FileResponse):
     """A FileResponse whose Range errors (400, 416) are JSON like every other error."""
 
@@ -251,7 +289,9 @@ async def health(request: Request) -> JSONResponse:
 async def options(request: Request) -> JSONResponse:
     s = _state(request).settings
     return JSONResponse({"genre": Genre.values(), "style": Style.values(),
-                         "palette": Palette.values(), "max_upload_bytes": s.max_upload_bytes,
+                         "palette": Palette.values(), "captions": list(CAPTION_MODES),
+                         "max_upload_bytes": s.max_upload_bytes,
+                         "max_lyrics_bytes": LYRICS_MAX_BYTES,
                          "min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
                          "min_sample_rate": s.min_sample_rate,
                          "max_references": MAX_REFERENCES,
@@ -296,7 +336,8 @@ async def start(request: Request) -> Response:
                                  allowed=FORM_FIELDS, max_bytes=s.max_upload_bytes,
                                  min_rate=s.upload_min_rate, grace_s=s.upload_grace_s,
                                  extra_files={"reference": (MAX_REFERENCES,
-                                                            MAX_REFERENCE_BYTES)})
+                                                            MAX_REFERENCE_BYTES)},
+                                 blobs={"lyrics": LYRICS_MAX_BYTES})
     except ClientDisconnect:
         return Response(status_code=400)
     finally:
@@ -310,19 +351,26 @@ async def start(request: Request) -> Response:
         job = parse_job_fields(upload.fields)
         genre, style, palette = (str(job[k]) for k in ("genre", "style", "palette"))
         seed = int(job["seed"])
+        lyrics = _parse_lyrics_upload(upload)
         assert upload.file is not None
         info = await run_in_threadpool(validate_audio, upload.file, s.min_duration_s,
                                        s.max_duration_s, s.min_sample_rate)
+        if lyrics is not None:
+            _check_lyrics(lyrics[1], info.duration)
         refs = upload.extra.get("reference", [])
         exts = [await run_in_threadpool(validate_reference, p) for p in refs]
+        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
         job_id = str(uuid.uuid4())
         folder = job_dir(s.data_dir, job_id)
         if refs:
             job["reference"] = [folder / "reference" / f"{i}{e}" for i, e in enumerate(exts)]
+        if lyrics is not None:
+            job["lyrics"] = folder / "lyrics.txt"
         config = RenderConfig.create(profile=s.profile, **{**s.render_config_kwargs(), **job})
-        _check_capacity(st)  # again: other uploads may have filled the queue meanwhile
         try:
             folder.mkdir(mode=0o700, parents=True)
+            if lyrics is not None:
+                (folder / "lyrics.txt").write_bytes(lyrics[0])
             upload.file.replace(folder / "audio")
             upload.file = None
             store_references(list(zip(refs, exts, strict=True)), folder)
@@ -341,8 +389,10 @@ async def start(request: Request) -> Response:
     st.worker.notify()
     log.info("job %s queued (%s, %.1f s, %s/%s/%s seed %d)", job_id, info.codec, info.duration,
              genre, style, palette, seed)
-    return JSONResponse({"job_id": job_id},
-                        headers={"Location": f"/api/generate/status?job_id={job_id}"})
+    body: dict[str, Any] = {"job_id": job_id}
+    if lyrics is not None:
+        body["lyrics"] = _lyrics_json(lyrics[1])
+    return JSONResponse(body, headers={"Location": f"/api/generate/status?job_id={job_id}"})
 
 
 async def status(request: Request) -> JSONResponse:
@@ -398,6 +448,38 @@ async def keyframe(request: Request) -> Response:
     if png is None:
         raise ApiError(404, "not_found", "no keyframe for this shot (yet)")
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+async def lyrics(request: Request) -> Response:
+    """The lyrics a finished job's video used, with their times (JSON), or its captions as
+    WebVTT (``format=vtt``) or SubRip (``format=srt``)."""
+    from musicvid.errors import LyricsError
+    from musicvid.lyrics import decode_text, detect_format, load_lyrics
+
+    st = _state(request)
+    job = _get_job(request)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "vtt", "srt"):
+        raise ApiError(422, "invalid_option", f"invalid format: {fmt[:16]!r}", field="format",
+                       valid=["json", "vtt", "srt"])
+    if job.state != "succeeded":
+        raise ApiError(409, "not_finished", f"the video is not ready yet (state {job.state})",
+                       state=job.state)
+    path = job_dir(st.settings.data_dir, job.id) / "video.vtt"
+    if job.expired or not path.is_file():
+        raise ApiError(404, "not_found", "this video has no lyrics")
+    if fmt != "json":
+        target = path.with_suffix(f".{fmt}")
+        return FileResponse(target, media_type="text/vtt" if fmt == "vtt" else
+                            "application/x-subrip", headers={"Cache-Control": "no-cache"})
+    try:
+        used = await run_in_threadpool(load_lyrics, path)
+        given = path.with_name("lyrics.txt")  # the uploaded file, if there was one
+        used.format = (detect_format(decode_text(given.read_bytes())) if given.is_file()
+                       else "transcript")
+    except LyricsError as exc:  # pragma: no cover - the files are ours
+        raise ApiError(500, "internal", exc.message) from None
+    return JSONResponse(_lyrics_json(used))
 
 
 async def cancel(request: Request) -> JSONResponse:
@@ -559,6 +641,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
         Route("/api/generate/cancel", cancel, methods=["POST"]),
         Route("/api/generate/storyboard", storyboard, methods=["GET"]),
         Route("/api/generate/keyframe", keyframe, methods=["GET"]),
+        Route("/api/generate/lyrics", lyrics, methods=["GET"]),
         Route("/api/generate/events", events, methods=["GET"]),
         Route("/api/jobs", jobs, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -129,8 +129,22 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "missing": {"type": "array", "items": {"type": "string"}},
             "state": {"type": "string", "enum": list(STATES)},
             "limit_bytes": {"type": "integer"},
+            "line": _nullable("integer", description="the lyrics file's line at fault"),
         },
         "additionalProperties": True,
+    }
+    lyric_lines = {
+        "type": "object", "required": ["format", "timed", "lines"],
+        "properties": {
+            "format": {"type": "string", "enum": ["lrc", "srt", "vtt", "text", "transcript"]},
+            "timed": {"type": "boolean", "description": "false: plain text, timed later by "
+                                                         "transcribing the song"},
+            "lines": {"type": "array", "items": {
+                "type": "object", "required": ["text", "start", "end"],
+                "properties": {"text": {"type": "string"},
+                               "start": _nullable("number", minimum=0),
+                               "end": _nullable("number", minimum=0)}}},
+        },
     }
     form = {
         "type": "object",
@@ -153,6 +167,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                          "(IP-Adapter): PNG, JPEG or WebP, checked by "
                                          "decoding, at most "
                                          f"{MAX_REFERENCE_BYTES // 1024 // 1024} MB each"},
+            "lyrics": {"type": "string", "format": "binary",
+                       "description": "optional: the song's words, .lrc (with word times "
+                                      "too), .srt, .vtt or plain text (timed by "
+                                      "transcribing the song), UTF-8, at most 256 KB"},
         },
         "additionalProperties": False,
     }
@@ -202,7 +220,8 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "200": {**_json(_ref("Started"), "queued; poll the status or stream events"),
                         "links": {op: {"operationId": op,
                                        "parameters": {"job_id": "$response.body#/job_id"}}
-                                  for op in ("status", "events", "result", "cancel")}},
+                                  for op in ("status", "events", "result", "cancel",
+                                             "lyrics")}},
                 "400": _error("malformed multipart body"),
                 "413": _error(f"the upload is larger than {limit_mb:g} MB, or a reference "
                               "picture larger than its limit"),
@@ -211,8 +230,10 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "403": CROSS_ORIGIN,
                 "408": _error("the upload was slower than the server's minimum rate"),
                 "422": _error("a missing, unknown or invalid field (the body lists the valid "
-                              "values), or audio that is corrupt, too short or too long, "
-                              "or sampled too low (limit names which)"),
+                              "values), audio that is corrupt, too short or too long, "
+                              "or sampled too low (limit names which), or a lyrics file "
+                              "that is not text, is empty or malformed (the body names the "
+                              "line), overlaps or runs past the song's end"),
                 "503": _error("the queue is full, or too many uploads at once (see "
                               "Retry-After)"),
                 "507": _error("the server is out of disk space"),
@@ -286,6 +307,24 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                           "409": _error("the job already succeeded or failed"),
                           "507": _error("the server is out of disk space"),
                           "422": _error("job_id missing"), **COMMON_ERRORS}}},
+        "/api/generate/lyrics": {"get": {
+            "operationId": "lyrics",
+            "summary": "The lyrics a finished video used, with their times, or its captions "
+                       "as WebVTT / SubRip",
+            "parameters": [
+                JOB_ID_PARAM,
+                {"name": "format", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["json", "vtt", "srt"],
+                            "default": "json"}}],
+            "responses": {"200": {"description": "the lines (json), or caption text",
+                                  "content": {
+                                      "application/json": {"schema": _ref("Lyrics")},
+                                      "text/vtt": {"schema": {"type": "string"}},
+                                      "application/x-subrip": {"schema": {"type": "string"}}}},
+                          "404": _error("no job with this id, or its video has no lyrics"),
+                          "409": _error("the job has not succeeded (yet)"),
+                          "422": _error("job_id missing or format not json/vtt/srt"),
+                          **COMMON_ERRORS}}},
         "/api/generate/events": {"get": {
             "operationId": "events",
             "summary": "Server-Sent Events: an event 'status' (a Job as JSON) on every "
@@ -358,7 +397,9 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 "Health": {"type": "object", "required": ["status"],
                            "properties": {"status": {"type": "string", "enum": ["ok"]}}},
                 "Started": {"type": "object", "required": ["job_id"],
-                            "properties": {"job_id": {"type": "string", "format": "uuid"}}},
+                            "properties": {"job_id": {"type": "string", "format": "uuid"},
+                                           "lyrics": _ref("Lyrics")}},
+                "Lyrics": lyric_lines,
                 "JobList": {"type": "object",
                             "required": ["jobs", "total", "limit", "offset", "next_offset"],
                             "properties": {
@@ -373,7 +414,9 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                                 "genre": {"type": "array", "items": {"type": "string"}},
                                 "style": {"type": "array", "items": {"type": "string"}},
                                 "palette": {"type": "array", "items": {"type": "string"}},
+                                "captions": {"type": "array", "items": {"type": "string"}},
                                 "max_upload_bytes": {"type": "integer"},
+                                "max_lyrics_bytes": {"type": "integer"},
                                 "min_duration_s": {"type": "number"},
                                 "max_duration_s": {"type": "number"},
                                 "min_sample_rate": {"type": "integer"},

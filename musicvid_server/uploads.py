@@ -38,6 +38,7 @@ SUPPORTED = "mp3, wav, flac or m4a (anything FFmpeg decodes)"
 @dataclass
 class FormUpload:
     fields: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name: (filename, data)
     file: Path | None = None
     filename: str = ""
     size: int = 0
@@ -98,7 +99,10 @@ class _FormSink:
     """python-multipart callbacks: small fields to memory, the file part to disk."""
 
     def __init__(self, upload_dir: Path, file_field: str, allowed: set[str], max_bytes: int,
-                 extra_files: dict[str, tuple[int, int]] | None = None):
+                 extra_files: dict[str, tuple[int, int]] | None = None,
+                 blobs: dict[str, int] | None = None):
+        self.blobs = dict(blobs or {})  # small file fields kept in memory: name -> max bytes
+        self._blob_name = ""
         self.upload_dir = upload_dir
         self.file_field = file_field
         self.allowed = allowed
@@ -162,10 +166,17 @@ class _FormSink:
             paths.append(self.upload_dir / f"{uuid.uuid4().hex}.part")
             self._extra_size = 0
             self._out = open(paths[-1], "wb")  # noqa: SIM115 - closed in on_part_end
+        elif self._name in self.blobs:
+            if self._name in self.result.blobs:
+                raise ApiError(422, "invalid_field", f"send one '{self._name}' file",
+                               field=self._name)
+            self._blob_name = _clean_filename(
+                options.get(b"filename", b"").decode("utf-8", "replace"))
         elif self._name not in self.allowed:
             raise ApiError(422, "unknown_field", f"unknown form field {self._name[:64]!r}",
                            field=self._name[:64],
-                           valid=sorted(self.allowed | {self.file_field} | set(self.extra_files)))
+                           valid=sorted(self.allowed | {self.file_field} | set(self.blobs)
+                                        | set(self.extra_files)))
         elif self._name in self.result.fields:
             raise ApiError(422, "invalid_field", f"the field {self._name!r} was sent twice",
                            field=self._name)
@@ -187,7 +198,12 @@ class _FormSink:
             self._out.write(data[start:end])
         else:
             self._data += data[start:end]
-            if len(self._data) > MAX_FIELD_BYTES:
+            limit = self.blobs.get(self._name)
+            if limit is not None:
+                if len(self._data) > limit:
+                    raise ApiError(413, "too_large", f"the '{self._name}' file is larger than "
+                                   f"{limit} bytes", field=self._name, limit_bytes=limit)
+            elif len(self._data) > MAX_FIELD_BYTES:
                 raise ApiError(422, "invalid_field",
                                f"the field {self._name!r} is longer than {MAX_FIELD_BYTES} "
                                "bytes", field=self._name)
@@ -196,6 +212,8 @@ class _FormSink:
         if self._out is not None:
             self._out.close()
             self._out = None
+        elif self._name in self.blobs:
+            self.result.blobs[self._name] = (self._blob_name, bytes(self._data))
         elif self._name:
             try:
                 self.result.fields[self._name] = self._data.decode("utf-8")
@@ -214,7 +232,8 @@ class _FormSink:
 
 async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed: set[str],
                     max_bytes: int, min_rate: float = 0.0, grace_s: float = 0.0,
-                    extra_files: dict[str, tuple[int, int]] | None = None) -> FormUpload:
+                    extra_files: dict[str, tuple[int, int]] | None = None,
+                    blobs: dict[str, int] | None = None) -> FormUpload:
     """Parse a ``multipart/form-data`` request; the file part lands in ``upload_dir``.
 
     With ``min_rate`` (bytes/s), the body must keep up that average after the first
@@ -236,7 +255,7 @@ async def read_form(request: Any, upload_dir: Path, *, file_field: str, allowed:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
         raise _too_large(max_bytes)
-    sink = _FormSink(upload_dir, file_field, allowed, max_bytes, extra_files)
+    sink = _FormSink(upload_dir, file_field, allowed, max_bytes, extra_files, blobs)
     callbacks: Any = {name: getattr(sink, name) for name in (
         "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
         "on_header_end", "on_headers_finished", "on_end")}

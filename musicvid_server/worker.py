@@ -124,6 +124,10 @@ class _DeviceLocked:
         with self._lock:
             return self._stage.animate(*args)
 
+    def transcribe(self, audio: Any, ctx: Any) -> Any:
+        with self._lock:
+            return self._stage.transcribe(audio, ctx)
+
 
 class StagePool:
     """One instance per (kind, stage name), shared by every job of this server."""
@@ -139,7 +143,7 @@ class StagePool:
             key = (kind, name, device)
             if key not in self._stages:
                 stage = create_stage(kind, name, RenderConfig())
-                if self.serialize_models and kind in ("keyframes", "motion"):
+                if self.serialize_models and kind in ("keyframes", "motion", "transcriber"):
                     lock = self._device_locks.setdefault(device, threading.Lock())
                     stage = _DeviceLocked(stage, lock)
                 self._stages[key] = stage

@@ -25,7 +25,11 @@ def test_every_config_field_is_declared_once_in_the_schema():
     assert set(specs) == {f.name for f in dataclasses.fields(RenderConfig)}
     assert {n for n, s in specs.items() if s.scope == "job"} == {
         "genre", "style", "palette", "seed",
-        "concept", "section_prompts", "reference", "ip_adapter_scale"}  # docs/direction.md
+        "concept", "section_prompts", "reference", "ip_adapter_scale",  # docs/direction.md
+        "lyrics", "transcribe", "captions"}  # docs/lyrics.md
+    # files come as uploads, never as a text field naming a path on the server
+    assert {n for n, s in specs.items() if s.scope == "job" and not s.form} == {"lyrics",
+                                                                                 "reference"}
     assert all(isinstance(s, OptionSpec) and s.help for s in specs.values())
 
 

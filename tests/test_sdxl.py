@@ -111,6 +111,9 @@ def test_tiny_models_command_writes_loadable_models(tmp_path):
                       ("svd", "StableVideoDiffusionPipeline")):
         index = json.loads((tmp_path / name / "model_index.json").read_text())
         assert index["_class_name"] == cls
+    whisper = json.loads((tmp_path / "whisper" / "config.json").read_text())
+    assert whisper["architectures"] == ["WhisperForConditionalGeneration"]
+    assert "whisper:" in proc.stdout
 
 
 def test_cli_analyze_prints_json(click):

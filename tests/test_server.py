@@ -620,7 +620,8 @@ def test_serve_takes_every_model_option_of_render(tmp_path, monkeypatch):
     serve_flags = {f for a in commands["serve"]._actions for f in a.option_strings}
     per_job = {s.cli_flag for s in iter_options(scopes=("job",))} | {"--no-cache"}
     assert per_job == {"--genre", "--style", "--palette", "--seed", "--no-cache",
-                       "--concept", "--section-prompt", "--reference", "--ip-adapter-scale"}
+                       "--concept", "--section-prompt", "--reference", "--ip-adapter-scale",
+                       "--lyrics", "--transcribe", "--captions"}
     assert not per_job & serve_flags
     assert render_flags - per_job - {"-o", "--output", "--storyboard", "-q", "--quiet",
                                      "--contact-sheet"} <= serve_flags

@@ -124,6 +124,51 @@ def test_a_rejected_upload_shows_the_servers_message(chromium, fakes, tmp_path):
         assert page.is_enabled("#submit")
 
 
+def test_lyrics_file_and_captions_choice_in_chromium(chromium, fakes, tmp_path, click):
+    song, _ = click(bpm=120, duration=5.0, name="sung.wav")
+    lrc = tmp_path / "sung.lrc"
+    lrc.write_text("[00:00.50]Silver rivers under a violet sky\n"
+                   "[00:02.50]<00:02.50>Cold <00:03.00>blue <00:03.50>rain <00:04.20>\n",
+                   encoding="utf-8")
+    bad = tmp_path / "bad.lrc"
+    bad.write_text("[00:01.00]fine\n[00:42.00]long after the song\n", encoding="utf-8")
+    settings = ServerSettings(data_dir=tmp_path / "data",
+                              render_options=dict(SMALL, keyframes="solid"))
+    with running_server(create_app(settings)) as url:
+        page = chromium.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_function("() => document.querySelectorAll('#captions option').length === 4")
+        assert page.eval_on_selector("#captions", "e => e.value") == "soft"
+        page.set_input_files("#audio", str(song))
+        page.set_input_files("#lyrics", str(bad))
+        page.click("#submit")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "after the end of the song" in page.text_content("#error")
+        assert "line 2" in page.text_content("#error")
+
+        page.set_input_files("#lyrics", str(lrc))
+        page.select_option("#captions", "both")
+        page.click("#submit")
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        assert page.is_hidden("#error")
+        page.wait_for_function("() => document.querySelectorAll('#lyrics-lines li').length === 2")
+        lines = page.eval_on_selector_all("#lyrics-lines li", "els => els.map(e => e.textContent)")
+        assert lines == ["00:00.50 Silver rivers under a violet sky", "00:02.50 Cold blue rain"]
+        assert "lrc" in page.text_content("#lyrics-format")
+        page.wait_for_function("""() => { const t = document.getElementById('video').textTracks[0];
+            return t && t.cues && t.cues.length === 2; }""", timeout=30_000)
+        cues = page.evaluate("""() => Array.from(document.getElementById('video').textTracks[0]
+            .cues, c => [c.startTime, c.text])""")
+        assert [round(c[0], 2) for c in cues] == [0.5, 2.5]
+        assert cues[0][1] == "Silver rivers under a violet sky"
+        job_id = page.text_content("#job-id")
+        with urllib.request.urlopen(f"{url}/api/generate/status?job_id={job_id}") as r:
+            assert json.loads(r.read())["state"] == "succeeded"
+        assert errors == []
+
+
 EVIL_PAGE = """<!doctype html><html><body><script>
 async function attack(target) {
   const song = await (await fetch('/song.wav')).blob();

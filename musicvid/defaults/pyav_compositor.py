@@ -17,6 +17,10 @@ padded with silence to exactly the video's length. The MP4 gets ``+faststart``. 
 written under a temporary name, reopened and checked (streams, frame count, durations
 within a frame), then renamed into place.
 
+With lyrics in the storyboard (``meta["lyrics"]``), ``captions`` ``burn``/``both`` blends
+the caption sprites into the frames on their way to the encoder, and ``soft``/``both``
+adds a ``mov_text`` subtitle track (see :mod:`musicvid.captions`).
+
 Options: ``codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264, hevc),
 ``preset``, ``crf``, ``pix_fmt``, and the output size (``width``/``height``/``aspect``).
 Stage options: ``audio_mode`` (auto, copy, aac), ``audio_bitrate`` (bits/s),
@@ -38,6 +42,7 @@ from typing import Any
 
 from .._options import option_table, positive_int, stage_option, stage_options
 from .._video import black_frame, blend
+from ..captions import add_subtitle_track, burner_for, soft_track
 from ..errors import InvalidOptionError, OutputError, StoryboardError
 from ..hookspecs import hookimpl
 from ..protocols import CompositeResult, StageContext
@@ -487,7 +492,11 @@ class PyAVCompositor(CompositorBase):
         worker.start()
         try:
             fmt = "yuv420p" if settings.layout == "i420" else "rgb24"
-            for frame in frame_stream(clips, storyboard, settings.layout):
+            frames = frame_stream(clips, storyboard, settings.layout)
+            burner = burner_for(storyboard, ctx.config)  # lyric captions (musicvid.captions)
+            if burner is not None:
+                frames = burner.burn(frames, settings.layout)
+            for frame in frames:
                 vf = av.VideoFrame.from_ndarray(frame, format=fmt)
                 vf.pts = produced
                 put(vf)
@@ -551,6 +560,9 @@ class PyAVCompositor(CompositorBase):
                     total = int(round(Fraction(n) / fps * rate))
                     _, apackets = _aac_packets(out, Path(audio), rate, total,
                                                audio_opts["bitrate"])
+                subtitles = add_subtitle_track(out, storyboard) if soft_track(ctx.config) else []
+                for packet in subtitles:  # a mov_text track of the lyrics, muxed up front
+                    out.mux(packet)
                 self._encode(out, vs, fps, apackets, queue_len, clips, storyboard, settings, ctx)
             except BaseException:
                 try:  # close what there is; the original error is the one that matters

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .beats import BeatGrid, beat_grid
-from .planner import MAX_SHOT_SECONDS, MIN_SHOT_SECONDS, crossfade_frames, plan
+from .planner import MAX_SHOT_SECONDS, MIN_SHOT_SECONDS, crossfade_frames, min_shot_frames, plan
 from .prompts import (
                       VisualIdentity,
                       build_prompt,
@@ -32,6 +32,7 @@ __all__ = [
     "crossfade_frames",
     "derive_seed",
     "estimate_clip_tokens",
+    "min_shot_frames",
     "negative_prompt",
     "plan",
     "role_of",

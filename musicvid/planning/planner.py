@@ -16,7 +16,7 @@ from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prom
 from .writers import MOTION_PARAMS, ShotBrief, write_prompts
 
 __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade_frames",
-           "plan"]
+           "min_shot_frames", "plan"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ def crossfade_frames(config: RenderConfig) -> int:
     if config.crossfade_frames is not None:
         return int(config.crossfade_frames)
     return max(2, int(round(config.fps * Fraction(CROSSFADE_SECONDS))))
+
+
+def min_shot_frames(config: RenderConfig) -> int:
+    """The shortest shot the planner makes, in frames."""
+    return max(1, int(round(MIN_SHOT_SECONDS * config.fps)))
 
 
 def _sections(analysis: Analysis) -> list[Section]:

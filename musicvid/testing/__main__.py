@@ -12,7 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m musicvid.testing")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tiny-models", help="write tiny random SDXL, SVD, Wan, LTX-Video, "
-                                            "CogVideoX, FLUX and SD3 pipelines")
+                                            "CogVideoX, FLUX and SD3 pipelines and a "
+                                            "tiny Whisper")
     t.add_argument("directory")
     c = sub.add_parser("click-track", help="write a click-track WAV with known beats")
     c.add_argument("output")

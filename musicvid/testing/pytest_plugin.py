@@ -3,7 +3,8 @@
 Fixtures:
 
 - ``musicvid_tiny_models``: a session-wide folder with ``sdxl`` and ``svd`` tiny random
-  pipelines (real diffusers classes, random weights; needs the ``models`` extra).
+  pipelines and a tiny random ``whisper`` (real diffusers/transformers classes, random
+  weights; needs the ``models`` extra).
 - ``musicvid_click_track``: a factory ``(bpm=120, duration=20.0, name=...) -> (path, beats)``.
 - ``musicvid_fake_stages``: ``musicvid_isolated`` with the fake stages registered.
 - ``musicvid_isolated``: a fresh plugin manager that loads no installed plugins and a

@@ -1,4 +1,4 @@
-"""Tiny random SDXL and SVD pipelines, built offline and saved with ``save_pretrained``.
+"""Tiny random SDXL, SVD and Whisper models, built offline and saved with ``save_pretrained``.
 
 They load through the same ``from_pretrained`` path as the real models, so tests exercise
 the real loading and generation code in well under a second per image.
@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_ip_adapter", "build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd", "build_tiny_vae",
-           "write_tiny_models", "write_tiny_tokenizer"]
+__all__ = ["build_tiny_ip_adapter", "build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd",
+           "build_tiny_vae", "build_tiny_whisper", "write_tiny_models", "write_tiny_tokenizer"]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -176,8 +176,87 @@ def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
     return out
 
 
+WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>",
+                    "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
+                    "<|notimestamps|>"]
+
+
+def build_tiny_whisper(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``WhisperForConditionalGeneration`` with its processor
+    (byte-level tokenizer from a hand-written vocab, the special and timestamp tokens
+    Whisper needs, an 80-bin feature extractor) to ``directory``; return it.
+
+    It loads with ``from_pretrained`` like ``openai/whisper-*`` and produces word
+    timestamps (one alignment head), so the whole transcription path runs; its words
+    are noise.
+    """
+    import tempfile
+
+    import torch
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab: dict[str, int] = {}
+    for ch in _bytes_to_unicode().values():
+        vocab.setdefault(ch, len(vocab))
+    merges = ["#version: 0.2", "Ġ t", "h e", "Ġt he", "i n", "e r"]
+    for m in merges[1:]:
+        a, b = m.split()
+        vocab.setdefault(a + b, len(vocab))
+    specials = WHISPER_SPECIALS + [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
+    for tok in specials:
+        vocab[tok] = len(vocab)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        (t / "merges.txt").write_text("\n".join(merges) + "\n", encoding="utf-8")
+        tokenizer = WhisperTokenizer(str(t / "vocab.json"), str(t / "merges.txt"),
+                                     unk_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                     eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                     language="en", task="transcribe", predict_timestamps=True)
+        tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    ids = {tok: vocab[tok] for tok in WHISPER_SPECIALS}
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=len(vocab), num_mel_bins=80, d_model=16, encoder_layers=1,
+        decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500,
+        max_target_positions=64, pad_token_id=ids["<|endoftext|>"],
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"],
+        decoder_start_token_id=ids["<|startoftranscript|>"], begin_suppress_tokens=None,
+        suppress_tokens=None)
+    model = WhisperForConditionalGeneration(config)
+    gen = model.generation_config
+    gen.decoder_start_token_id = ids["<|startoftranscript|>"]
+    gen.eos_token_id = gen.pad_token_id = ids["<|endoftext|>"]
+    gen.no_timestamps_token_id = ids["<|notimestamps|>"]
+    gen.prev_sot_token_id = ids["<|startofprev|>"]
+    gen.lang_to_id = {"<|en|>": ids["<|en|>"]}
+    gen.task_to_id = {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]}
+    gen.is_multilingual = True
+    gen.max_initial_timestamp_index = 50
+    gen.alignment_heads = [[0, 0], [0, 1]]
+    gen.forced_decoder_ids = None
+    gen.suppress_tokens = []
+    gen.begin_suppress_tokens = [ids["<|endoftext|>"]]
+    gen.max_length = 64
+    gen._from_model_config = False  # keep these settings when loaded back
+    features = WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160,
+                                       chunk_length=30, n_fft=400)
+    WhisperProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(str(out))
+    model.save_pretrained(str(out))
+    return out
+
+
 def write_tiny_models(directory: str | Path) -> dict[str, Path]:
-    """``directory/sdxl`` and ``directory/svd``, built if missing."""
+    """``directory/sdxl``, ``directory/svd`` and ``directory/whisper``, built if missing."""
     root = Path(directory)
     out = {}
     for name, build in (("sdxl", build_tiny_sdxl), ("svd", build_tiny_svd)):
@@ -185,6 +264,10 @@ def write_tiny_models(directory: str | Path) -> dict[str, Path]:
         if not (target / "model_index.json").is_file():
             build(target)
         out[name] = target
+    whisper = root / "whisper"
+    if not (whisper / "config.json").is_file():
+        build_tiny_whisper(whisper)
+    out["whisper"] = whisper
     return out
 
 

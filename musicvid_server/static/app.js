@@ -39,6 +39,8 @@ async function loadOptions() {
   fill($("genre"), opts.genre, "pop");
   fill($("style"), opts.style, "cinematic");
   fill($("palette"), opts.palette, "vibrant");
+  fill($("captions"), opts.captions || ["soft"], "soft");
+  $("form").dataset.maxLyricsBytes = opts.max_lyrics_bytes || 0;
   $("key-row").hidden = !opts.api_key_required;
   $("form").dataset.maxBytes = opts.max_upload_bytes;
   $("form").dataset.maxReferences = opts.max_references || 0;
@@ -48,6 +50,53 @@ function formatEta(seconds) {
   if (seconds == null) return "";
   const s = Math.round(seconds);
   return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
+}
+
+function clock(seconds) {
+  if (seconds == null) return "";
+  const m = Math.floor(seconds / 60);
+  const s = (seconds - m * 60).toFixed(2).padStart(5, "0");
+  return `${String(m).padStart(2, "0")}:${s}`;
+}
+
+function showLyrics(lyrics) {
+  const lines = (lyrics && lyrics.lines) || [];
+  $("lyrics-used").hidden = lines.length === 0;
+  $("lyrics-format").textContent = lyrics ? `(${lyrics.format}${lyrics.timed ? "" : ", timed by transcription"})` : "";
+  $("lyrics-lines").replaceChildren(...lines.map((line) => {
+    const item = document.createElement("li");
+    const time = document.createElement("time");
+    time.textContent = clock(line.start);
+    item.append(time, " ", line.text);
+    return item;
+  }));
+}
+
+function lyricsTrack(video) {
+  // a text track cannot be removed from a video: keep one and empty it
+  let track = Array.from(video.textTracks).find((t) => t.label === "Lyrics");
+  if (!track) track = video.addTextTrack("captions", "Lyrics", "en");
+  track.mode = "hidden"; // a disabled track hides its cues from removeCue
+  while (track.cues && track.cues.length) track.removeCue(track.cues[0]);
+  return track;
+}
+
+function loadLyrics(id) {
+  api(`/api/generate/lyrics?job_id=${encodeURIComponent(id)}`)
+    .then((lyrics) => {
+      showLyrics(lyrics);
+      if (window.VTTCue) {
+        // the lines as the player's caption track (no second request, no key in a URL)
+        const track = lyricsTrack($("video"));
+        for (const line of lyrics.lines) {
+          if (line.start != null && line.end > line.start) {
+            track.addCue(new VTTCue(line.start, line.end, line.text));
+          }
+        }
+        track.mode = "showing";
+      }
+    })
+    .catch(() => { /* no lyrics for this video */ });
 }
 
 function render(job) {
@@ -68,6 +117,7 @@ function render(job) {
       video.src = job.result_url;
       $("download").href = `${job.result_url}&download=1`;
       $("result").hidden = false;
+      loadLyrics(job.job_id);
     }
   }
   if (["running", "succeeded"].includes(job.state)) refreshStoryboard(job.job_id, job.state);
@@ -77,7 +127,7 @@ function render(job) {
   }
 }
 
-function clock(seconds) {
+function shotClock(seconds) {
   const s = Math.floor(seconds);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
@@ -89,7 +139,7 @@ function shotItem(shot) {
   pending.className = "pending";
   const when = document.createElement("div");
   when.className = "when";
-  when.textContent = `${clock(shot.start)}–${clock(shot.end)} · ${shot.section}`;
+  when.textContent = `${shotClock(shot.start)}–${shotClock(shot.end)} · ${shot.section}`;
   const prompt = document.createElement("div");
   prompt.className = "prompt";
   prompt.textContent = shot.prompt;
@@ -194,7 +244,9 @@ function reset() {
   const video = $("video");
   video.pause();
   video.removeAttribute("src");
+  for (const track of Array.from(video.textTracks)) track.mode = "disabled";
   video.load();
+  showLyrics(null);
   $("result").hidden = true;
   $("job").hidden = true;
   $("storyboard").hidden = true;
@@ -229,9 +281,19 @@ async function submit(event) {
   if (concept) data.append("concept", concept);
   for (const ref of refs) data.append("reference", ref, ref.name);
   if ($("seed").value.trim() !== "") data.append("seed", $("seed").value.trim());
+  const lyrics = $("lyrics").files[0];
+  const maxLyrics = Number($("form").dataset.maxLyricsBytes || 0);
+  if (lyrics && maxLyrics && lyrics.size > maxLyrics) {
+    showError(`The lyrics file is larger than the server's limit of ${Math.round(maxLyrics / 1024)} KB.`);
+    return;
+  }
+  if (lyrics) data.append("lyrics", lyrics, lyrics.name);
+  data.append("captions", $("captions").value);
   $("submit").disabled = true;
   try {
-    const { job_id } = await api("/api/generate/start", { method: "POST", body: data });
+    const started = await api("/api/generate/start", { method: "POST", body: data });
+    const job_id = started.job_id;
+    showLyrics(started.lyrics || null);
     render({ job_id, state: "queued", progress: 0, message: "uploaded", queue_position: null });
     follow(job_id);
   } catch (err) {
