@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "musicvid.defaults.t2i_keyframes",
     "musicvid.defaults.kenburns_motion",
     "musicvid.defaults.svd_motion",
+    "musicvid.defaults.auto_motion",
     "musicvid.defaults.i2v_motion",
     "musicvid.defaults.pyav_compositor",
     "musicvid.defaults.prompt_writers",

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from musicvid.defaults import i2v_motion, sdxl_keyframes, svd_motion, t2i_keyframes
+from musicvid.defaults import i2v_motion, sdxl_keyframes, auto_motion, svd_motion, t2i_keyframes
 from musicvid.defaults.images_keyframes import ImageKeyframes
 from musicvid.defaults.kenburns_motion import KenBurnsMotion
 from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer
@@ -89,7 +89,7 @@ class TestAutoMotion(TestSVDMotion):
 
     @pytest.fixture
     def make_stage(self):
-        return svd_motion.AutoMotion
+        return auto_motion.AutoMotion
 
 
 class TestPyAVCompositor(CompositorContract):
@@ -105,7 +105,7 @@ class TestPyAVCompositor(CompositorContract):
         return dict(SMALL, preset="ultrafast")
 
 
-class AutoWithSVD(svd_motion.AutoMotion):
+class AutoWithSVD(auto_motion.AutoMotion):
     """``auto`` as on a GPU: SVD for the shots that fit, here the tiny SVD on the CPU."""
 
     def svd_possible(self, ctx):

@@ -435,7 +435,8 @@ def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
 def test_auto_says_in_the_result_which_shots_fell_back_to_ken_burns(click, tmp_path,
                                                                     monkeypatch):
     from musicvid import render
-    from musicvid.defaults.svd_motion import AutoMotion, SVDMotion
+    from musicvid.defaults.auto_motion import AutoMotion
+    from musicvid.defaults.svd_motion import SVDMotion
     from musicvid.plugins import get_plugin_manager, reset_plugin_manager
     from musicvid.testing import FakeStagesPlugin
 

@@ -15,8 +15,9 @@ from musicvid import (
     list_stages,
     render,
 )
-from musicvid.defaults import svd_motion
-from musicvid.defaults.svd_motion import AutoMotion, SVDMotion, svd_size, time_warp
+from musicvid.defaults import auto_motion, svd_motion
+from musicvid.defaults.auto_motion import AutoMotion
+from musicvid.defaults.svd_motion import SVDMotion, svd_size, time_warp
 from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext
 from musicvid.testing import TINY_SVD_OPTIONS as FAST
@@ -181,8 +182,8 @@ def test_folder_without_a_model_fails_in_preflight(tmp_path):
 
 def test_svd_and_auto_are_registered_like_plugins():
     names = {(e.kind, e.name): e.plugin for e in list_stages("motion")}
-    assert names[("motion", "svd")] == names[("motion", "auto")] == \
-        "musicvid.defaults.svd_motion"
+    assert names[("motion", "svd")] == "musicvid.defaults.svd_motion"
+    assert names[("motion", "auto")] == "musicvid.defaults.auto_motion"
 
 
 def test_shots_marked_kenburns_stay_kenburns_under_svd(monkeypatch):
@@ -224,7 +225,7 @@ class Clock:
 def test_auto_spends_its_budget_on_the_loudest_shots(monkeypatch):
     calls = []
     clock = Clock()
-    monkeypatch.setattr(svd_motion, "time", clock)
+    monkeypatch.setattr(auto_motion, "time", clock)
     monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
 
     def minute_long_svd(self, *args):
@@ -303,7 +304,7 @@ def test_auto_keeps_each_renders_budget_apart_on_a_shared_stage(monkeypatch):
     each spend their own budget (before, each switch of storyboard reset the other's)."""
     calls = []
     clock = Clock()
-    monkeypatch.setattr(svd_motion, "time", clock)
+    monkeypatch.setattr(auto_motion, "time", clock)
     monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
 
     def minute_long_svd(self, keyframe, shot, board, analysis, ctx):

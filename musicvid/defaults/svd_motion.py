@@ -1,4 +1,5 @@
-"""Stable Video Diffusion motion, and ``auto``: SVD where it fits, Ken Burns elsewhere.
+"""Stable Video Diffusion motion (``auto``, SVD where it fits and Ken Burns elsewhere,
+lives in :mod:`musicvid.defaults.auto_motion`).
 
 ``svd`` animates each keyframe with ``StableVideoDiffusionPipeline`` (default
 ``stabilityai/stable-video-diffusion-img2vid-xt-1-1``; any hub id or folder through
@@ -8,11 +9,6 @@ by frame blending to exactly the shot's frame count at the output fps and cover-
 to the output size. A shot much longer than the generated clip plays the clip at its
 natural speed, then continues as a Ken Burns move from its last frame (the hybrid).
 Shots the storyboard marks ``"kind": "kenburns"`` stay Ken Burns.
-
-``auto`` uses SVD for the shots that fit the GPU's memory and the time budget (the
-highest-energy shots first) and Ken Burns for the rest; the ``cpu`` profile never uses
-SVD. A CUDA out-of-memory error falls back to Ken Burns for that shot, with a warning in
-the progress stream.
 
 Stage options (``--option svd_steps=12``; all optional):
 
@@ -56,7 +52,7 @@ from .._options import (
 )
 from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize, cover_resize_array, scale_brightness
-from ..config import DEFAULT_SVD_MODEL, Profile
+from ..config import DEFAULT_SVD_MODEL
 from ..errors import RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
@@ -66,7 +62,6 @@ from .kenburns_motion import (
     PULSE_GAIN,
     PULSE_ZOOM,
     KenBurnsMotion,
-    KenBurnsOptions,
     KenBurnsRenderer,
     choose_backend,
     kenburns_path,
@@ -76,7 +71,7 @@ from .kenburns_motion import (
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-__all__ = ["AutoMotion", "AutoState", "SVDMotion", "load_svd", "svd_size", "time_warp"]
+__all__ = ["SVDMotion", "SVDOptions", "load_svd", "svd_options", "svd_size", "time_warp"]
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +210,13 @@ def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") ->
         return pipe
 
 
-def _cuda_memory(torch: Any) -> tuple[float, float]:
+def cuda_memory(torch: Any) -> tuple[float, float]:
     """(free, total) GPU memory in GiB."""
     free, total = torch.cuda.mem_get_info()
     return free / 2**30, total / 2**30
 
 
-def _kenburns_clip(keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
+def kenburns_clip(keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                    analysis: Analysis, ctx: StageContext, reason: str) -> Clip:
     clip = KenBurnsMotion().animate(keyframe, shot, storyboard, analysis, ctx)
     clip.meta.update({"cache": False, "fallback": reason})  # cheap to redo; never cached
@@ -281,7 +276,7 @@ class SVDMotion(MotionGeneratorBase):
         device = resolve_device(ctx.config.device)
         if not device.startswith("cuda"):
             return "none"
-        free, _ = _cuda_memory(require_torch("motion", self.name))
+        free, _ = cuda_memory(require_torch("motion", self.name))
         return "model" if free < 20 else "none"
 
     def _decode_chunk(self, ctx: StageContext, opts: dict[str, Any], frames: int) -> int:
@@ -290,7 +285,7 @@ class SVDMotion(MotionGeneratorBase):
         device = resolve_device(ctx.config.device)
         if not device.startswith("cuda"):
             return min(frames, 8)
-        free, _ = _cuda_memory(require_torch("motion", self.name))
+        free, _ = cuda_memory(require_torch("motion", self.name))
         return frames if free >= 40 else (8 if free >= 16 else 2)
 
     def generate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
@@ -333,7 +328,7 @@ class SVDMotion(MotionGeneratorBase):
     def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                 analysis: Analysis, ctx: StageContext) -> Clip:
         if isinstance(shot.motion, dict) and shot.motion.get("kind") == "kenburns":
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
+            return kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
         generated = self.generate(keyframe, shot, storyboard, analysis, ctx)
         return self.clip_from_frames(generated, keyframe, shot, storyboard, analysis, ctx)
 
@@ -394,124 +389,6 @@ def _tail_shot(shot: Shot, offset: int) -> Shot:
     return replace(shot, start_frame=shot.start_frame + offset, motion=motion)
 
 
-@dataclass
-class AutoState:
-    """What ``auto`` counts during one render: SVD seconds spent, clips made, OOMs."""
-
-    spent: float = 0.0
-    made: int = 0
-    ooms: int = 0
-
-
-class AutoMotion(MotionGeneratorBase):
-    """SVD for the shots that fit the GPU and the time budget, Ken Burns for the rest.
-
-    The stage object holds no per-render state (a server shares it between jobs): the
-    budget and OOM counts live in the render's context, see :meth:`state`.
-    """
-
-    name = "auto"
-    cacheable = True  # SVD clips are cached; Ken Burns ones say ``cache: False``
-    option_prefixes = {"svd": SVDOptions, "kenburns": KenBurnsOptions}
-    STATE_KEY = "motion.auto.state"
-
-    def __init__(self) -> None:
-        self.svd = SVDMotion()
-
-    def state(self, storyboard: Storyboard, ctx: StageContext) -> AutoState:
-        """This render's counters, kept in ``ctx.extra`` beside the storyboard they are
-        for: a new storyboard (the next render through the same context) starts afresh."""
-        held = ctx.extra.get(self.STATE_KEY)
-        if held is None or held[0] is not storyboard:
-            held = (storyboard, AutoState())
-            ctx.extra[self.STATE_KEY] = held
-        return held[1]
-
-    def cache_key_parts(self, ctx: StageContext) -> dict[str, Any]:
-        return self.svd.cache_key_parts(ctx)
-
-    def preflight(self, ctx: StageContext) -> None:
-        svd_options(ctx)
-        ok, _ = self.svd_possible(ctx)
-        if ok:
-            self.svd.preflight(ctx)
-
-    def svd_possible(self, ctx: StageContext) -> tuple[bool, str]:
-        """Whether this render can use SVD at all, and why not."""
-        c = ctx.config
-        if c.profile is Profile.CPU:
-            return False, "the cpu profile never uses SVD"
-        if not c.device.startswith("cuda"):
-            return False, f"device {c.device} is not a CUDA GPU"
-        try:
-            import torch
-        except ImportError:
-            return False, "torch is not installed"
-        if not torch.cuda.is_available():
-            return False, "no CUDA GPU is available"
-        _, total = _cuda_memory(torch)
-        need = svd_options(ctx)["min_vram_gb"]
-        if total < need:
-            return False, f"the GPU has {total:.1f} GiB, SVD needs {need:g}"
-        return True, ""
-
-    def _fits_budget(self, shot: Shot, storyboard: Storyboard, ctx: StageContext,
-                     state: AutoState) -> bool:
-        opts = svd_options(ctx)
-        kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
-        if kind == "svd":
-            return True
-        if storyboard.time_of(shot.frame_count) < opts["min_shot"]:
-            return False
-        budget = opts["budget"]
-        if budget <= 0:
-            return True
-        estimate = state.spent / state.made if state.made else 60.0
-        slots = int((budget - state.spent) // max(estimate, 1e-6))
-        if slots <= 0:
-            return False
-        # the highest-energy shots still to come get the slots that are left
-        rivals = [s for s in storyboard.shots if s.index >= shot.index
-                  and (not isinstance(s.motion, dict) or s.motion.get("kind", "auto") == "auto")
-                  and storyboard.time_of(s.frame_count) >= opts["min_shot"]]
-        rivals.sort(key=lambda s: (-s.energy, s.index))
-        return shot in rivals[:slots]
-
-    def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
-                analysis: Analysis, ctx: StageContext) -> Clip:
-        state = self.state(storyboard, ctx)
-        kind = shot.motion.get("kind", "auto") if isinstance(shot.motion, dict) else "auto"
-        if kind == "kenburns":
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
-        ok, why = self.svd_possible(ctx)
-        if not ok:
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, why)
-        if state.ooms >= 2:
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx,
-                                  "SVD ran out of GPU memory twice")
-        if not self._fits_budget(shot, storyboard, ctx, state):
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "over the budget")
-        torch = require_torch("motion", self.name)
-        t0 = time.perf_counter()
-        try:
-            generated = self.svd.generate(keyframe, shot, storyboard, analysis, ctx)
-        except torch.cuda.OutOfMemoryError as exc:
-            state.ooms += 1
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            msg = (f"warning: shot {shot.index + 1}: SVD ran out of GPU memory "
-                   f"({str(exc).splitlines()[0] if str(exc) else 'CUDA OOM'}); "
-                   "Ken Burns instead")
-            log.warning(msg)
-            ctx.progress(shot.index, len(storyboard.shots), msg)
-            return _kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "CUDA out of memory")
-        state.spent += time.perf_counter() - t0
-        state.made += 1
-        return self.svd.clip_from_frames(generated, keyframe, shot, storyboard, analysis, ctx)
-
-
 @hookimpl
 def register_motion_generators(register):  # type: ignore[no-untyped-def]
     register(SVDMotion)
-    register(AutoMotion)
-
