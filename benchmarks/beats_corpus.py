@@ -212,7 +212,7 @@ def by_style(results: list[dict], half: str = "test") -> list[str]:
     for style in sorted({r["style"] for r in rs}):
         g = [r for r in rs if r["style"] == style]
 
-        def m(t, k):
+        def m(t, k, g=g):
             v = [r[t][k] for r in g if t in r and k in r[t]]
             return f"{np.mean(v):.3f}" if v else "–"
 

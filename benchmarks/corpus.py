@@ -160,7 +160,7 @@ def plan_corpus() -> list[Piece]:
             if grooves:
                 files.append((lib, p, grooves))
     families: dict[str, str] = {}
-    for lib, p, _ in files:
+    for _, p, _ in files:
         fam = family_of(p.stem)
         families[fam] = style_of(fam)[0]
     # split: within each style, families ordered by hash alternate tune/test

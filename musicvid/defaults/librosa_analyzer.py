@@ -27,7 +27,7 @@ class LibrosaAnalyzer:
     frame rate, and scalar descriptors for prompts."""
 
     name = "librosa"
-    version = 2  # part of the analysis cache key: bump when results change
+    version = 3  # part of the analysis cache key: bump when results change
 
     def analyze(self, audio: Path, ctx: StageContext) -> Analysis:
         from ..analysis import analyze_samples
