@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests`` (default), ``lint``, ``mypy``, ``benchmarks``, ``docs``."""
+"""Sessions: ``nox -s tests`` (default), ``lint``, ``mypy``, ``benchmarks``, ``bench``, ``docs``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,18 @@ def benchmarks(session: nox.Session) -> None:
     session.run(str(py), "-m", "pip", "install", "-q", MOVIEPY, external=True)
     session.run("python", "-m", "benchmarks.compositor", "--moviepy-python", str(py))
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Beat tracking on the MMA corpus: build it (needs Debian's mma, fluidsynth,
+    fluid-soundfont-gm, musescore-general-soundfont-small), then musicvid vs librosa vs
+    essentia on the test half. ``nox -s bench -- --half tune`` for the tuning half."""
+    session.install("-e", ".[bench]")
+    session.install("essentia")  # AGPL comparison peer: this environment only
+    session.run("python", "-m", "benchmarks.corpus")
+    session.run("python", "-m", "benchmarks.beats_corpus", *session.posargs,
+                env={"NUMBA_CACHE_DIR": str(Path(session.virtualenv.location) / "numba")})
 
 
 @nox.session

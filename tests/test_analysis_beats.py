@@ -113,3 +113,169 @@ def test_onset_curve_peaks_on_the_clicks():
     onset = np.asarray(a.onset)
     at_clicks = onset[[int(b * 30) for b in ref]]
     assert at_clicks.min() > 5 * np.median(onset)
+
+
+# -- a synthetic band: kick, snare, hats, bass and chords with known beats and bars -------
+def _kick(sr):
+    t = np.arange(int(0.15 * sr)) / sr
+    f = 50 + 90 * np.exp(-t / 0.02)  # pitch drop
+    return 0.9 * np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.06)
+
+
+def _snare(sr, rng):
+    t = np.arange(int(0.12 * sr)) / sr
+    noise = np.diff(rng.standard_normal(len(t) + 1))
+    return (0.35 * noise + 0.4 * np.sin(2 * np.pi * 190 * t)) * np.exp(-t / 0.04)
+
+
+def _hat(sr, rng):
+    t = np.arange(int(0.03 * sr)) / sr
+    return 0.12 * np.diff(rng.standard_normal(len(t) + 2), 2) * np.exp(-t / 0.008)
+
+
+def _tone(freq, dur, sr, harmonics=6, attack=0.005, amp=0.3):
+    t = np.arange(int(dur * sr)) / sr
+    y = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, harmonics + 1))
+    env = np.minimum(1, t / attack) * np.exp(-t / max(dur, 1e-3))
+    return amp * y * env
+
+
+def band(beats, meter, sr=SR, kick=None, snare=None, bass=(), bass_amp=0.5, chords=True,
+         hats=True, seed=0, end=None):
+    """Samples of a band playing over ``beats`` (seconds) with ``meter`` beats a bar
+    (bar lines on beats 0, meter, 2*meter...). ``kick``/``snare``: bar positions (beats)
+    they play on; ``bass``: bar positions in beats (fractions allowed) of the bass notes;
+    a new chord every bar; eighth-note hats."""
+    rng = np.random.default_rng(seed)
+    beats = np.asarray(beats, dtype=float)
+    period = float(np.median(np.diff(beats)))
+    end = end if end is not None else beats[-1] + period
+    y = np.zeros(int(end * sr) + sr, dtype=np.float64)
+
+    def put(t, x):
+        i = int(round(t * sr))
+        if 0 <= i < len(y):
+            k = min(len(x), len(y) - i)
+            y[i:i + k] += x[:k]
+
+    def at(pos):  # time of a fractional beat index
+        return float(np.interp(pos, np.arange(len(beats)), beats,
+                               right=beats[-1] + (pos - len(beats) + 1) * period))
+
+    roots = [110.0, 146.8, 130.8, 164.8]  # A, D, C, E
+    k, s = _kick(sr), _snare(sr, rng)
+    for bar in range(int(np.ceil(len(beats) / meter))):
+        b0 = bar * meter
+        root = roots[bar % len(roots)]
+        if chords:
+            dur = meter * period
+            for ratio in (1.0, 1.26, 1.5):
+                put(at(b0), _tone(2 * root * ratio, dur, sr, 4, 0.01, 0.08))
+        for pos in range(meter):
+            if b0 + pos >= len(beats):
+                break
+            if kick is not None and pos in kick:
+                put(at(b0 + pos), k)
+            if snare is not None and pos in snare:
+                put(at(b0 + pos), s)
+            if hats:
+                put(at(b0 + pos), _hat(sr, rng))
+                put(at(b0 + pos + 0.5), _hat(sr, rng))
+        for pos in bass:
+            if b0 + pos < len(beats):
+                put(at(b0 + pos), _tone(root / 2, 0.45 * period, sr, 8, 0.004, bass_amp))
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+def beat_hits(est, ref, tol=0.05):
+    """Share of reference times with an estimate within ``tol`` seconds."""
+    return float(np.mean(nearest_error(est, ref) <= tol)) if len(ref) else 0.0
+
+
+def test_bass_on_the_off_beats_does_not_pull_the_beats_off():
+    """Boogie/rock: kick on 1 and 3, snare on 2 and 4, a louder bass on every "and"."""
+    ref = np.arange(0.25, 20.0, 60 / 112)
+    y = band(ref, 4, kick=(0, 2), snare=(1, 3), bass=(0.5, 1.5, 2.5, 3.5), bass_amp=0.9)
+    a = analyze_samples(y, SR)
+    assert abs(a.tempo - 112) < 2.5
+    inner = ref[(ref > 2) & (ref < 18)]
+    assert beat_hits(a.beats, inner, 0.035) >= 0.95  # on the beats, not half a beat off
+    assert a.meter == 4
+    bars = ref[::4]
+    assert beat_hits(a.downbeats, bars[(bars > 2) & (bars < 18)], 0.035) >= 0.9
+    assert beat_hits(bars, a.downbeats, 0.035) >= 0.9  # and no downbeats elsewhere
+
+
+def test_waltz_in_three_four():
+    ref = np.arange(0.2, 24.0, 60 / 138)
+    y = band(ref, 3, kick=(0,), snare=(1, 2), bass=(0,))
+    a = analyze_samples(y, SR)
+    assert abs(a.tempo - 138) < 3
+    assert beat_hits(a.beats, ref[(ref > 2) & (ref < 22)], 0.035) >= 0.95
+    assert a.meter == 3
+    bars = ref[::3]
+    inner = bars[(bars > 2) & (bars < 22)]
+    assert beat_hits(a.downbeats, inner, 0.035) >= 0.9
+    assert beat_hits(bars, a.downbeats, 0.035) >= 0.9
+
+
+def test_six_eight_is_counted_in_dotted_quarters():
+    """6/8: eighth notes grouped in threes, two beats a bar; the beat is the dotted
+    quarter (kick on 1, snare on 4 of the six eighths), bar lines on the chord changes."""
+    eighths = np.arange(0.3, 24.0, 60 / 216)  # dotted quarter at 72 BPM
+    beats = eighths[::3]
+    y = band(eighths, 6, kick=(0,), snare=(3,), bass=(0, 3), hats=False)
+    a = analyze_samples(y, SR)
+    inner = beats[(beats > 2) & (beats < 22)]
+    assert abs(a.tempo - 72) < 2  # not the eighths, not a 3:2 level
+    assert beat_hits(a.beats, inner, 0.035) >= 0.95
+    bars = beats[::2]
+    # every reported bar line is a true one (a bar of 6/8, or two of them at meter 4)
+    assert beat_hits(bars, a.downbeats, 0.035) >= 0.9
+    assert len(a.downbeats) >= 0.45 * len(bars)
+
+
+def test_tempo_change_keeps_beats_and_bar_lines():
+    first = np.arange(0.2, 14.0, 60 / 96)
+    second = first[-1] + np.cumsum(np.full(40, 60 / 128))
+    ref = np.concatenate([first, second])
+    ref = ref[ref < 30]
+    y = band(ref, 4, kick=(0, 2), snare=(1, 3), bass=(0, 2))
+    a = analyze_samples(y, SR)
+    inner = ref[(ref > 2) & (ref < 28)]
+    assert beat_hits(a.beats, inner, 0.035) >= 0.9
+    after = np.diff([b for b in a.beats if 17 < b < 28])
+    assert abs(60 / np.median(after) - 128) < 3
+    bars = ref[::4]
+    assert beat_hits(a.downbeats, bars[(bars > 2) & (bars < 28)], 0.035) >= 0.85
+
+
+def test_silent_bars_in_the_middle_keep_the_grid():
+    """Two bars of silence (a stop): the beats and bar lines after it are on the grid."""
+    ref = np.arange(0.2, 26.0, 60 / 120)
+    y = band(ref, 4, kick=(0, 2), snare=(1, 3), bass=(0, 2))
+    gap = (ref[24] + 0.0, ref[32] - 0.01)  # bars 7 and 8 silent
+    y[int(gap[0] * SR):int(gap[1] * SR)] = 0
+    a = analyze_samples(y, SR)
+    played = ref[((ref > 2) & (ref < gap[0])) | ((ref > gap[1]) & (ref < 24))]
+    assert beat_hits(a.beats, played, 0.035) >= 0.95
+    bars = ref[::4]
+    later = bars[(bars > gap[1]) & (bars < 24)]
+    assert beat_hits(a.downbeats, later, 0.035) >= 0.9
+    assert beat_hits(bars, a.downbeats, 0.035) >= 0.9
+
+
+def test_pickup_beat_before_the_first_bar():
+    """An anacrusis: one beat before the first bar line; downbeats still on bar lines."""
+    ref = np.arange(0.3, 24.0, 60 / 104)
+    # the band's bars start at beat 1, beat 0 is the pickup (bass alone)
+    y = band(ref[1:], 4, kick=(0, 2), snare=(1, 3), bass=(0, 2))
+    pickup = _tone(110.0 / 2 * 1.5, 0.4, SR, 8, 0.004, 0.5)
+    i = int(ref[0] * SR)
+    y[i:i + len(pickup)] += pickup.astype(np.float32)
+    a = analyze_samples(np.clip(y, -1, 1), SR)
+    assert beat_hits(a.beats, ref[(ref > 2) & (ref < 22)], 0.035) >= 0.95
+    assert a.meter == 4
+    bars = ref[1::4]
+    assert beat_hits(a.downbeats, bars[(bars > 2) & (bars < 22)], 0.035) >= 0.9
+    assert beat_hits(bars, a.downbeats, 0.035) >= 0.9

@@ -61,6 +61,7 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
     """
     from threadpoolctl import threadpool_limits
 
+    from .activation import beat_activation
     from .beats import detrend, track_beats
     from .features import compute_features
     from .meter import beat_accents, beat_sync, estimate_meter
@@ -74,7 +75,8 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
         feats = compute_features(y, sr)
         step(1, total, "features")
         check()
-        bt = track_beats(feats.onset, feats.onset_low, feats.onset_fps, duration)
+        bt = track_beats(feats.onset, feats.onset_low, feats.onset_fps, duration,
+                         beat_activation(feats), feats.onset_perc)
         beats = bt.beats
         step(2, total, f"{bt.tempo:.1f} BPM, {len(beats)} beats")
         check()

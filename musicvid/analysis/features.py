@@ -29,6 +29,12 @@ LOW_BAND_HZ = 200.0
 ONSET_MELS = 64
 SLOW_MELS = 40
 BLOCK_FRAMES = 1024
+PERC_BAND_HZ = 1000.0  # percussive onsets: bands below this (hi-hat spill sits above)
+PERC_FLOOR_DB = 50.0  # ... rising from at most this far under the loudest of those bands
+PERC_TOP = 3
+PERC_FALL = 0.3  # ... counted in full once they fall 6 dB in 70 ms, not at all under 3 dB
+N_GROUPS = 8  # mel-band groups of band_flux / band_decay
+DECAY_FRAMES = 6  # 70 ms
 FLOOR_DB = 80.0  # per band: power this far under the band's loudest frame is silence
 
 
@@ -38,7 +44,12 @@ class Features:
 
     ``onset`` (broadband), ``onset_low`` (bands below 200 Hz) and ``onset_high`` are
     half-wave-rectified log-mel flux at ``onset_fps``, as is ``rms``. ``chroma`` (12, m),
-    ``mfcc`` (13, m) and ``centroid`` (m,, Hz) are at ``slow_fps``.
+    ``mfcc`` (13, m) and ``centroid`` (m,, Hz) are at ``slow_fps``. ``onset_perc`` is
+    the flux below 1 kHz that also decays within 70 ms (drum hits, not held notes).
+    ``band_flux``
+    (8, frames) is the flux in eight groups of mel bands, low to high, and ``band_decay``
+    (8, frames) how far each group falls within the next 70 ms (a drum hit decays, a
+    held note does not): the inputs of the learned beat activation.
     """
 
     sr: int
@@ -53,6 +64,9 @@ class Features:
     mfcc: np.ndarray
     centroid: np.ndarray
     peak: float
+    onset_perc: np.ndarray | None = None
+    band_flux: np.ndarray | None = None
+    band_decay: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -144,6 +158,20 @@ def _flux(logmel: np.ndarray, floor: np.ndarray) -> np.ndarray:
     return np.maximum(logmel - widened, 0.0)
 
 
+def _decay(logmel: np.ndarray) -> np.ndarray:
+    """Per band: the level now minus the lowest level over the next ``DECAY_FRAMES``
+    frames (log10 power), clipped at 0."""
+    from scipy.ndimage import minimum_filter1d
+
+    k = DECAY_FRAMES
+    ahead = np.empty_like(logmel)
+    ahead[:, :-1] = logmel[:, 1:]
+    ahead[:, -1] = logmel[:, -1]
+    # minimum over [t+1, t+k]: a window of k centred at t + (k+1)/2
+    low = minimum_filter1d(ahead, k, axis=1, mode="nearest", origin=-(k // 2))
+    return np.maximum(logmel - low, 0.0)
+
+
 def compute_features(y: np.ndarray, sr: int) -> Features:
     """All frame features of mono float32 samples ``y`` at rate ``sr``."""
     y = np.asarray(y, dtype=np.float32)
@@ -162,12 +190,32 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
         logmel[:, i:i + k] = mel_fb @ power
         # Parseval: sum over the one-sided spectrum ~ half the frame energy
         rms[i:i + k] = np.sqrt(2.0 * power.sum(axis=0) / (ONSET_NFFT * win_energy))
+    # percussive onsets: a rise that also falls away within 70 ms (kick, snare, a struck
+    # chord) in the bands a drum kit's body sits in, against one floor for all of them
+    # (so the faint low spill of a hi-hat is not a rise from silence); a held bass note
+    # rises and stays
+    body = centers < PERC_BAND_HZ
+    pb = logmel[body]
+    top = max(float(pb.max(initial=0.0)), 1e-12)
+    fall = np.log10(pb + np.float32(top * 10 ** (-PERC_FLOOR_DB / 10)))
+    fall = np.clip(_decay(fall) / PERC_FALL - 1.0, 0.0, 1.0)
+    # the rise itself on a compressed power scale common to the bands: loud attacks count,
+    # a faint spill does not, however far above silence it is
+    pb = (pb * np.float32(1.0 / top)) ** np.float32(0.3)
+    pf = _flux(pb, np.zeros((pb.shape[0], 1), np.float32)) * fall
+    # the strongest few bands (a kick or a snare body), not the count of bands a broadband
+    # hit spills into
+    k = min(PERC_TOP, pf.shape[0])
+    onset_perc = np.partition(pf, pf.shape[0] - k, axis=0)[-k:].mean(axis=0)
+    del pb, fall
     # each band's floor sits FLOOR_DB under its own loudest frame: the faint low-frequency
     # spill of a hi-hat is not read as a bass onset, a quiet band still has onsets
     floor = (np.maximum(logmel.max(axis=1, keepdims=True), 1e-12)
              * 10 ** (-FLOOR_DB / 10)).astype(np.float32)
     np.log10(logmel + floor, out=logmel)
     flux = _flux(logmel, np.log10(floor))
+    band_flux = flux.reshape(N_GROUPS, ONSET_MELS // N_GROUPS, -1).mean(axis=1)
+    band_decay = _decay(logmel).reshape(N_GROUPS, ONSET_MELS // N_GROUPS, -1).mean(axis=1)
     del logmel
     low = centers < LOW_BAND_HZ
     onset = flux.mean(axis=0)
@@ -194,6 +242,8 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     mfcc = _mfcc(smel).astype(np.float32)
     return Features(sr=sr, n_samples=len(y), onset_fps=sr / ONSET_HOP,
                     onset=onset.astype(np.float32), onset_low=onset_low.astype(np.float32),
-                    onset_high=onset_high.astype(np.float32), rms=rms * np.float32(peak),
+                    onset_high=onset_high.astype(np.float32),
+                    onset_perc=onset_perc.astype(np.float32), rms=rms * np.float32(peak),
                     slow_fps=sr / SLOW_HOP, chroma=chroma, mfcc=mfcc,
-                    centroid=centroid, peak=peak)
+                    centroid=centroid, peak=peak, band_flux=band_flux.astype(np.float32),
+                    band_decay=band_decay.astype(np.float32))
