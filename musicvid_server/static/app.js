@@ -167,6 +167,7 @@ function showStoryboard(view) {
 }
 
 function refreshStoryboard(id, state) {
+  if (!current || current.id !== id) return; // a job the page no longer follows
   if (!board || board.id !== id) board = { id, complete: false, busy: false, last: 0 };
   if (board.complete || board.busy) return;
   const now = Date.now();
@@ -179,7 +180,7 @@ function refreshStoryboard(id, state) {
   board.last = now;
   api(`/api/generate/storyboard?job_id=${encodeURIComponent(id)}`)
     .then((view) => {
-      if (!board || board.id !== id) return;
+      if (!board || board.id !== id || !current || current.id !== id) return;
       showStoryboard(view);
       board.complete = view.keyframes_ready === view.shots.length;
       if (!board.complete && view.state === "running") {
