@@ -73,8 +73,12 @@ def _fill(module: Any, seed: int = 0) -> None:
 def build_full_sdxl() -> Any:
     """A full-size ``StableDiffusionXLPipeline`` with random weights (float32, CPU)."""
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from musicvid.testing.tiny_models import write_tiny_tokenizer

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants:
         v: dict[str, Any] = {}
         base = unet_forward(torch, pipe.unet, 1, w, h)
-        v["fp32_sdpa_threads%d" % args.threads] = round(base, 1)
+        v[f"fp32_sdpa_threads{args.threads}"] = round(base, 1)
         torch.set_num_threads(1)
         v["fp32_sdpa_threads1"] = round(unet_forward(torch, pipe.unet, 1, w, h), 1)
         torch.set_num_threads(args.threads)

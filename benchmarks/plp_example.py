@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples" / "musicvid-plp-analyzer" / "src"))
 
+from musicvid_plp import PLPAnalyzer  # noqa: E402
+
 from musicvid import RenderConfig, StageContext  # noqa: E402
 from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer  # noqa: E402
 from musicvid.testing import write_click_track  # noqa: E402
-from musicvid_plp import PLPAnalyzer  # noqa: E402
 
 TRACKS = [
     ("90 BPM", 90),

@@ -110,11 +110,11 @@ def planner_speed() -> list[str]:
         analysis = synthetic(minutes)
         cfg = RenderConfig.create(fps=30, pulse=1.0)
         board = plan(analysis, cfg)
-        ms = timed(lambda a=analysis: plan(a, cfg), 5) * 1000
+        ms = timed(lambda a=analysis, c=cfg: plan(a, c), 5) * 1000
         base = "n/a (no git)"
         if baseline is not None:
             shots = len(baseline(analysis, cfg).shots)
-            base = f"{shots}, {timed(lambda a=analysis: baseline(a, cfg), 5) * 1000:.1f}"
+            base = f"{shots}, {timed(lambda a=analysis, c=cfg: baseline(a, c), 5) * 1000:.1f}"
         rows.append(f"| {minutes} min, 120 BPM, {len(analysis.sections)} sections | "
                     f"{len(board.shots)} | {board.meta['keyframes']} | {ms:.1f} | {base} |")
     return rows

@@ -524,7 +524,7 @@ class RenderConfig:
         if values.get("ray_address") and "MUSICVID_EXECUTOR" not in os.environ:
             values["executor"] = "ray"  # a Ray address alone means: run on that cluster
         known = {f.name for f in dataclasses.fields(cls)}
-        for key, value in overrides.items():
+        for key in overrides:
             if key not in known:
                 raise InvalidOptionError("option", key, sorted(known))
         given = {k: v for k, v in overrides.items() if v is not None}

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from musicvid.defaults import i2v_motion, sdxl_keyframes, auto_motion, svd_motion, t2i_keyframes
+from musicvid.defaults import auto_motion, i2v_motion, sdxl_keyframes, svd_motion, t2i_keyframes
 from musicvid.defaults.images_keyframes import ImageKeyframes
 from musicvid.defaults.kenburns_motion import KenBurnsMotion
 from musicvid.defaults.librosa_analyzer import LibrosaAnalyzer

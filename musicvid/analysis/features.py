@@ -89,7 +89,7 @@ def _stft_blocks(y: np.ndarray, n_fft: int, hop: int) -> Iterator[tuple[int, np.
         yield i, power
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale (linear below 1 kHz, logarithmic above), as librosa's default."""
     f = np.asarray(f, dtype=np.float64)
     lin = f / (200.0 / 3)
@@ -97,7 +97,7 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     return np.where(f >= 1000.0, log, lin)
 
 
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+def _mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     lin = m * (200.0 / 3)
     log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))

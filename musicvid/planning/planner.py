@@ -189,10 +189,10 @@ def plan(analysis: Analysis, config: RenderConfig, lyrics: Any = None) -> Storyb
         text = texts[brief_of[kf]]
         prompt = text.prompt
         t0, t1 = float(a / fps), float(b / fps)
-        transition, frames = "cut", 0
+        transition, fade_n = "cut", 0
         if si > 0 and k == 0 and fade > 0:
-            frames = min(fade, shots[-1].frame_count // 2, (b - a) // 2)
-            if frames > 0:
+            fade_n = min(fade, shots[-1].frame_count // 2, (b - a) // 2)
+            if fade_n > 0:
                 transition = "crossfade"
         motion: dict[str, Any] = {"kind": "auto"}
         if text.motion and text.motion != "auto":
@@ -208,7 +208,7 @@ def plan(analysis: Analysis, config: RenderConfig, lyrics: Any = None) -> Storyb
             negative_prompt=text.negative_prompt or negative, section=sec.label,
             section_index=section_index(seg),
             group=int(sec.group), motion=motion, transition=transition,
-            transition_frames=frames, energy=round(_mean_energy(analysis, t0, t1), 4),
+            transition_frames=fade_n, energy=round(_mean_energy(analysis, t0, t1), 4),
         ))
 
     meta = {
