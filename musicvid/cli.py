@@ -34,7 +34,10 @@ class _Progress:
 
         if stage == "budget":
             if done == total:
-                sys.stderr.write(f"musicvid: {message}\n")
+                if self.bar is not None:  # above the running bar, not through it
+                    tqdm.write(f"musicvid: {message}", file=sys.stderr)
+                else:
+                    sys.stderr.write(f"musicvid: {message}\n")
             return
         if stage == "motion" and self.bar is not None and self.stage == "composite":
             self.bar.set_postfix_str(message, refresh=True)  # motion streams into the encoder

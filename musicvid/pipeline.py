@@ -19,7 +19,7 @@ from typing import Any
 
 from . import cache_keys, planning
 from ._clipcache import read_clip, recording
-from .budget import BudgetPlan
+from .budget import BudgetPlan, BudgetTracker
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
 from .errors import AudioNotFoundError, MusicVidError, StoryboardError, tagged
@@ -86,6 +86,7 @@ class Pipeline:
         self.config = config or RenderConfig.create()
         self._factory = stage_factory or create_stage
         self._progress = progress or (lambda stage, done, total, message: None)
+        self._user_progress = self._progress
         self.ctx = StageContext(self.config, "", self._progress, _cancel_fn(cancel))
         root = self.config.cache_root()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -96,6 +97,7 @@ class Pipeline:
         self.stats: dict[str, Any] = {"keyframes_generated": 0, "keyframes_cached": 0,
                                       "analysis_cached": False, "timings": {}}
         self._stages: dict[str, Any] = {}
+        self._budget: BudgetPlan | None = None
         self._executor: Any = None
         self._options_checked = False
 
@@ -195,6 +197,10 @@ class Pipeline:
         plan, config = fitted
         self._set_config(config)
         self.stats["budget"] = plan.to_dict()
+        # from here on the estimate is updated from what the run measures
+        tracker = BudgetTracker(plan, started, self._user_progress)
+        self._progress = self.ctx.progress_callback = tracker
+        self._budget = plan
         return plan
 
     # -- keyframes ----------------------------------------------------------------------
@@ -364,6 +370,8 @@ class Pipeline:
         if contact_sheet is not None:
             sheet, _ = self.contact_sheet(storyboard, contact_sheet, keys)
         self.stats["timings"]["total"] = round(time.perf_counter() - t_all, 3)
+        if self._budget is not None:
+            self.stats["budget"] = self._budget.to_dict()  # with the run's re-estimates
         self.stats["cache_dir"] = str(self.cache.root)
         return RenderResult(result.path, analysis, storyboard, result, dict(self.stats),
                             sync=report, contact_sheet=sheet)
