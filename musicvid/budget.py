@@ -351,6 +351,8 @@ def fit_budget(pipe: Any, analysis: Any, started: float) -> tuple[BudgetPlan, An
     key = cache_keys.calibration_key(pipe.stage_identity("keyframes", ctx), c.device,
                                      os.cpu_count())
     measured = pipe.cache.get_json("calibration", key)
+    if measured is not None and gen.name == "sdxl" and "cfg" not in measured:
+        measured = None  # the SDXL stage's older calibration (no warm-up, no CFG flag)
     fresh = measured is None
     if measured is None:
         ctx.progress(0, 1, "measuring this machine's speed")

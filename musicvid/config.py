@@ -242,6 +242,10 @@ class RenderConfig:
     init_images: Path | None = option(None, type=Path,
                                       help="restyle these pictures with SDXL img2img")
     strength: float = option(0.5, type=float, help="img2img strength, 0..1 (default 0.5)")
+    overlap: str = option("auto", choices=("auto", "on", "off"),
+                          help="make keyframes for later shots while earlier ones are "
+                               "encoded: auto (for pictures, or keyframes on a GPU with Ken "
+                               "Burns motion), on, off")
     time_budget: float | None = option(None, type=float, metavar="MINUTES",
                                        help="fit keyframe count, steps and size to this many "
                                             "minutes")
@@ -295,6 +299,8 @@ class RenderConfig:
             self.cache_dir = Path(self.cache_dir)
         if self.few_step is not None and self.few_step not in FEW_STEP_PRESETS:
             raise InvalidOptionError("few-step", self.few_step, list(FEW_STEP_PRESETS))
+        if self.overlap not in ("auto", "on", "off"):
+            raise InvalidOptionError("overlap", self.overlap, ["auto", "on", "off"])
         if self.image_order not in ("order", "energy"):
             raise InvalidOptionError("image-order", self.image_order, ["order", "energy"])
         if not 0.0 < float(self.strength) <= 1.0:
