@@ -39,8 +39,9 @@ class _Progress:
                 else:
                     sys.stderr.write(f"musicvid: {message}\n")
             return
-        if stage in ("motion", "keyframes") and self.bar is not None and \
-                self.stage == "composite":
+        streaming = (stage == "motion" and self.stage == "composite") or \
+            (stage == "keyframes" and self.stage in ("motion", "composite"))
+        if streaming and self.bar is not None:
             # motion streams into the encoder, keyframes may be made alongside (--overlap)
             self.bar.set_postfix_str(f"{stage} {done}/{total} {message}".strip()
                                      if stage == "keyframes" else message, refresh=True)
