@@ -294,3 +294,29 @@ def test_the_printed_estimate_updates_as_the_run_goes(tiny_models, tmp_path, cli
     assert ests[0]["from"] == "calibration" and len(ests) == len(updates) + 1
     assert ests[-1]["estimate_s"] < ests[0]["estimate_s"] / 3
     assert [e["elapsed_s"] for e in ests] == sorted(e["elapsed_s"] for e in ests)
+
+
+def test_a_tight_budget_on_the_base_model_switches_to_lightning_and_taesdxl(monkeypatch):
+    import time
+
+    import musicvid.budget as budget_mod
+    from musicvid.pipeline import Pipeline
+
+    # 25 s a CFG step, 21 s a full decode: 20 steps for 40 shots would take hours
+    fake = {"step_s": 25.0, "step1_s": 13.0, "text_s": 1.0, "decode_s": 21.0,
+            "width": 768, "height": 432, "load_s": 30.0, "cfg": True, "tiny_vae": False}
+    monkeypatch.setattr(sdxl_keyframes.SDXLKeyframes, "calibrate", lambda self, ctx: dict(fake))
+    monkeypatch.setattr(budget_mod, "measure_encode_fps", lambda *a, **k: 50.0)
+    analysis = _song_with_repeats()
+    pipe = Pipeline(RenderConfig.create(time_budget=60.0))
+    try:
+        plan = pipe.fit_budget(analysis, time.perf_counter())
+        c = pipe.config
+    finally:
+        pipe.close()
+    assert plan.fits and plan.keyframes == plan.distinct_shots
+    assert (c.few_step, c.steps, c.guidance_scale, c.tiny_vae) == (
+        "lightning", 4, 0.0, "madebyollin/taesdxl")
+    assert sdxl_keyframes.LoadOptions.from_config(c).lora.startswith("ByteDance/SDXL-Lightning/")
+    # priced without CFG (the measured one-branch step) and with the tiny VAE
+    assert plan.per_keyframe_s == pytest.approx(1.0 + 4 * 13.0 + 21.0 * 0.077)
