@@ -2,9 +2,10 @@
 
 ``python -m benchmarks._compositor_jobs musicvid STILL AUDIO OUT W H FPS SECONDS PRESET CRF``
     musicvid's Ken Burns + compositor on one still (one shot over the whole song).
-``python -m benchmarks._compositor_jobs bare STILL - OUT W H FPS SECONDS PRESET CRF [cv2]``
+``python -m benchmarks._compositor_jobs bare STILL - OUT W H FPS SECONDS PRESET CRF [cv2|i420]``
     the bare encoder: precomputed RGB frames straight into PyAV (libx264, same preset
-    and CRF), PyAV's own colour conversion (or OpenCV's with ``cv2``); video only.
+    and CRF), PyAV's own colour conversion (or OpenCV's with ``cv2``; or frames converted
+    to yuv420p before the timed loop with ``i420``); video only.
 ``python -m benchmarks._compositor_jobs peak MODULE ARGS...``
     ``python -m MODULE ARGS...``, then its peak RSS.
 
@@ -96,6 +97,8 @@ def job_bare(still: str, out: str, w: int, h: int, fps: Fraction, seconds: float
     analysis = Analysis(duration=ring / float(fps), sample_rate=22050, tempo=120.0, beats=[])
     source = cover_resize(Image.open(still).convert("RGB"), *overscanned_size(w, h))
     frames = list(KenBurnsRenderer(source, w, h).rgb(kenburns_path(shot, analysis, board)))
+    if convert == "i420":  # converted beforehand: the timed loop is the encoder alone
+        frames = [cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in frames]
     # ping-pong through the precomputed frames: smooth motion, bounded memory
     order = [i % (2 * ring - 2) if ring > 1 else 0 for i in range(n)]
     order = [i if i < ring else 2 * ring - 2 - i for i in order]
@@ -106,7 +109,9 @@ def job_bare(still: str, out: str, w: int, h: int, fps: Fraction, seconds: float
         vs.options = {"crf": str(crf), "preset": preset}
         vs.codec_context.thread_count = 0
         for pts, i in enumerate(order):
-            if convert == "cv2":
+            if convert == "i420":
+                vf = av.VideoFrame.from_ndarray(frames[i], format="yuv420p")
+            elif convert == "cv2":
                 vf = av.VideoFrame.from_ndarray(cv2.cvtColor(frames[i], cv2.COLOR_RGB2YUV_I420),
                                                 format="yuv420p")
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .config import (
                      DEFAULT_SDXL_MODEL,
                      DEFAULT_SVD_MODEL,
+                     DEFAULT_TINY_VAE,
                      DEFAULT_VIDEO_MODEL,
                      Genre,
                      Palette,
@@ -54,6 +55,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_SDXL_MODEL",
     "DEFAULT_SVD_MODEL",
+    "DEFAULT_TINY_VAE",
     "DEFAULT_VIDEO_MODEL",
     "Analysis",
     "Analyzer",

@@ -73,7 +73,9 @@ def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0
     import cv2
     import numpy as np
 
-    if abs(gain - 1.0) < 1e-4:
+    # below half a code value on the widest range (RGB 0..255, Y 16..255 from the warp)
+    # the rounded result is the frame itself: skip the work
+    if abs(gain - 1.0) * (255.0 if layout == "rgb" else 239.0) < 0.5:
         return frame
     if layout == "rgb":
         return cv2.convertScaleAbs(frame, alpha=gain)

@@ -34,10 +34,17 @@ class _Progress:
 
         if stage == "budget":
             if done == total:
-                sys.stderr.write(f"musicvid: {message}\n")
+                if self.bar is not None:  # above the running bar, not through it
+                    tqdm.write(f"musicvid: {message}", file=sys.stderr)
+                else:
+                    sys.stderr.write(f"musicvid: {message}\n")
             return
-        if stage == "motion" and self.bar is not None and self.stage == "composite":
-            self.bar.set_postfix_str(message, refresh=True)  # motion streams into the encoder
+        streaming = (stage == "motion" and self.stage == "composite") or \
+            (stage == "keyframes" and self.stage in ("motion", "composite"))
+        if streaming and self.bar is not None:
+            # motion streams into the encoder, keyframes may be made alongside (--overlap)
+            self.bar.set_postfix_str(f"{stage} {done}/{total} {message}".strip()
+                                     if stage == "keyframes" else message, refresh=True)
             return
         if stage != self.stage:
             self.close()
@@ -61,11 +68,22 @@ def _config(args: argparse.Namespace) -> RenderConfig:
     return config_from_args(args)
 
 
+def _warm_up_analysis(config: RenderConfig) -> None:
+    """Start the built-in analyzer's numba warm-up before the heavy imports, so it
+    overlaps them as well as the decode (see :mod:`musicvid.analysis._warmup`)."""
+    if config.analyzer == "librosa":
+        from .analysis import start_warm_up
+
+        start_warm_up()
+
+
 def cmd_render(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not args.storyboard:
+        _warm_up_analysis(config)
     from .pipeline import render
     from .types import Storyboard
 
-    config = _config(args)
     board = Storyboard.load(args.storyboard) if args.storyboard else None
     progress = _Progress(args.quiet)
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import cache_keys, planning
 from ._clipcache import read_clip
 from ._paths_check import check_audio_path, check_output_path
-from .budget import BudgetPlan
+from .budget import BudgetPlan, BudgetTracker
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
 from .errors import MusicVidError, StoryboardError, tagged
@@ -80,6 +80,41 @@ class RenderResult:
     contact_sheet: Path | None = None
 
 
+class _KeyframeFeed:
+    """Keyframes being made on a background thread: :meth:`wait` blocks until one is on
+    disk (or re-raises what stopped the thread); :meth:`close` stops and joins it."""
+
+    def __init__(self, pending: set[str]):
+        self.pending = set(pending)
+        self.error: BaseException | None = None
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+
+    def mark(self, keys: list[str]) -> None:
+        with self._cond:
+            self.pending.difference_update(keys)
+            self._cond.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self.error = exc
+            self._cond.notify_all()
+
+    def wait(self, key: str, check_cancelled: Callable[[], None]) -> None:
+        with self._cond:
+            while key in self.pending:
+                if self.error is not None:
+                    raise self.error
+                self._cond.wait(0.1)
+                check_cancelled()
+
+    def close(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
 def _cancel_fn(cancel: CancelSignal) -> Callable[[], bool]:
     if cancel is None:
         return lambda: False
@@ -97,6 +132,7 @@ class Pipeline:
         self.config = config or RenderConfig.create()
         self._factory = stage_factory or create_stage
         self._progress = progress or (lambda stage, done, total, message: None)
+        self._user_progress = self._progress
         self.ctx = StageContext(self.config, "", self._progress, _cancel_fn(cancel))
         root = self.config.cache_root()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -107,6 +143,7 @@ class Pipeline:
         self.stats: dict[str, Any] = {"keyframes_generated": 0, "keyframes_cached": 0,
                                       "analysis_cached": False, "timings": {}}
         self._stages: dict[str, Any] = {}
+        self._budget: BudgetPlan | None = None
         self._executor: Any = None
         self._options_checked = False
         self._audio: Path | None = None
@@ -279,6 +316,10 @@ class Pipeline:
         plan, config = fitted
         self._set_config(config)
         self.stats["budget"] = plan.to_dict()
+        # from here on the estimate is updated from what the run measures
+        tracker = BudgetTracker(plan, started, self._user_progress)
+        self._progress = self.ctx.progress_callback = tracker
+        self._budget = plan
         return plan
 
     # -- keyframes ----------------------------------------------------------------------
@@ -286,6 +327,8 @@ class Pipeline:
                       ctx: StageContext) -> str:
         per_shot = getattr(gen, "shot_key_parts", None)
         extra = per_shot(shot, ctx) if per_shot is not None else {}
+        if not getattr(gen, "uses_prompt", True):  # e.g. the user's pictures: one per picture
+            return cache_keys.keyframe_key(identity, extra, "", "", 0)
         return cache_keys.keyframe_key(identity, extra, shot.prompt, shot.negative_prompt,
                                        shot.seed)
 
@@ -297,8 +340,10 @@ class Pipeline:
         identity = self.stage_identity("keyframes", ctx)
         return {s.index: self._keyframe_key(gen, s, identity, ctx) for s in board.shots}
 
-    def keyframes(self, board: Storyboard) -> dict[int, str]:
-        """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
+    def _keyframe_tasks(self, board: Storyboard, first_alone: bool = False
+                        ) -> tuple[dict[int, str], list[KeyframeTask], StageContext]:
+        """Shot index -> keyframe key, and the batches still to generate (in shot order;
+        ``first_alone``: the first batch holds one shot, so the first shot waits least)."""
         ctx = self._ctx("keyframes")
         ctx.extra["storyboard"] = board
         gen = self.stage("keyframes")
@@ -315,20 +360,70 @@ class Pipeline:
         total = len(todo)
         ctx.progress(0, total, f"{total} keyframes to generate, "
                                f"{len(set(keys.values())) - total} cached")
-        t0 = time.perf_counter()
         items = list(todo.items())
         batch = stage_batch_size(gen)
-        tasks = [KeyframeTask([s for _, s in items[i:i + batch]], [k for k, _ in items[i:i + batch]])
-                 for i in range(0, len(items), batch)]
+        head = 1 if first_alone and items else 0
+        tasks = [KeyframeTask([s for _, s in items[:head]], [k for k, _ in items[:head]])]
+        tasks = tasks if head else []
+        tasks += [KeyframeTask([s for _, s in items[i:i + batch]], [k for k, _ in items[i:i + batch]])
+                  for i in range(head, len(items), batch)]
+        return keys, tasks, ctx
+
+    def _run_keyframe_tasks(self, tasks: list[KeyframeTask], ctx: StageContext,
+                            done_cb: Callable[[KeyframeTask], None] | None = None) -> None:
+        gen = self.stage("keyframes")
+        total = sum(len(t.shots) for t in tasks)
+        t0 = time.perf_counter()
         done = 0
         with tagged("keyframes", gen.name):
             for task in self.executor.run_keyframes(tasks, ctx, self.cache):
                 done += len(task.shots)
                 self.stats["keyframes_generated"] += len(task.shots)
+                if done_cb is not None:
+                    done_cb(task)
                 ctx.progress(done, total, "keyframe")
         if total:
             self._timed("keyframes", t0)
+
+    def keyframes(self, board: Storyboard) -> dict[int, str]:
+        """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
+        keys, tasks, ctx = self._keyframe_tasks(board)
+        self._run_keyframe_tasks(tasks, ctx)
         return keys
+
+    def overlaps_keyframes(self) -> bool:
+        """Whether keyframes for later shots are made while earlier shots are encoded
+        (``config.overlap``). ``auto``: when the two do not compete for one device's
+        memory or cores: the motion stage holds no model (it is not cacheable) and the
+        keyframes come from pictures or run on an accelerator."""
+        mode = self.config.overlap
+        if mode == "off" or self.executor.prefetch_clips:
+            return False
+        if mode == "on":
+            return True
+        if stage_cacheable(self.stage("motion")):
+            return False
+        return not getattr(self.stage("keyframes"), "uses_prompt", True) or \
+            not self.config.device.startswith("cpu")
+
+    def stream_keyframes(self, board: Storyboard) -> tuple[dict[int, str], _KeyframeFeed]:
+        """Start making the missing keyframes, in shot order, on a background thread;
+        returns the keys and the feed :meth:`clips` waits on for each shot's keyframe."""
+        keys, tasks, ctx = self._keyframe_tasks(board, first_alone=True)
+        feed = _KeyframeFeed({k for t in tasks for k in t.keys})
+        outer = ctx.is_cancelled
+        ctx = StageContext(ctx.config, ctx.stage, ctx.progress_callback,
+                           lambda: outer() or feed.stopped.is_set(), ctx.extra)
+
+        def run() -> None:
+            try:
+                self._run_keyframe_tasks(tasks, ctx, lambda task: feed.mark(task.keys))
+            except BaseException as exc:  # handed to the thread waiting for a keyframe
+                feed.fail(exc)
+
+        feed.thread = threading.Thread(target=run, name="musicvid-keyframes", daemon=True)
+        feed.thread.start()
+        return keys, feed
 
     def grade_of(self, board: Storyboard) -> tuple[Palette, float]:
         """The colour grade for ``board``: its ``meta["grade"]`` (so a saved plan renders
@@ -395,8 +490,11 @@ class Pipeline:
                                                           self.cache), 1):
                 ctx.progress(n, len(tasks), "clip")
 
-    def clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> Iterator[Clip]:
-        """One clip per shot, in order; keyframes are read from disk only when needed."""
+    def clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str],
+              feed: _KeyframeFeed | None = None) -> Iterator[Clip]:
+        """One clip per shot, in order; keyframes are read from disk only when needed
+        (and once for consecutive shots sharing one); with ``feed``, each shot first waits
+        for its keyframe to be made."""
         ctx = self._ctx("motion")
         motion = self.stage("motion")
         cacheable = stage_cacheable(motion)
@@ -406,8 +504,11 @@ class Pipeline:
         # a stage that looks at another shot's keyframe (a morph into the next one)
         ctx.extra["keyframe_of"] = lambda s: self.load_keyframe(s, keys[s.index], grade)
         ctx.extra["shots"] = len(board.shots)
+        loaded: dict[str, Keyframe] = {}
         for shot in board.shots:
             ctx.check_cancelled()
+            if feed is not None:
+                feed.wait(keys[shot.index], ctx.check_cancelled)
             ckey = ""
             if cacheable:
                 ckey = self._clip_key(identity, shot, board, analysis, keys)
@@ -417,9 +518,17 @@ class Pipeline:
                     ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1} (cached)")
                     yield read_clip(hit, shot.frame_count, board.width, board.height)
                     continue
-            task = ClipTask(shot, keys[shot.index], ckey, model)
+            key = keys[shot.index]
+            kf = loaded.get(key)
+            if kf is None:
+                loaded.clear()  # keep one graded keyframe in memory, not the song's
+                kf = loaded[key] = self.load_keyframe(shot, key, grade)
+            elif kf.prompt != shot.prompt or kf.seed != shot.seed:
+                kf = Keyframe(image=kf.image, prompt=shot.prompt, seed=shot.seed,
+                              model=kf.model, key=key)
+            task = ClipTask(shot, key, ckey, model)
             clip = run_clip_task(task, motion, board, analysis, ctx, self.cache,
-                                 store=cacheable and self.config.use_cache)
+                                 store=cacheable and self.config.use_cache, keyframe=kf)
             if clip.meta.get("fallback") and clip.meta.get("motion") != motion.name:
                 self.stats.setdefault("motion_fallbacks", []).append(
                     {"shot": shot.index, "motion": clip.meta.get("motion"),
@@ -446,14 +555,22 @@ class Pipeline:
                 raise StoryboardError(
                     f"the storyboard has {storyboard.frame_count} frames but this song needs "
                     f"{expected} at {storyboard.fps} fps: was it planned for another song?")
-        keys = self.keyframes(storyboard)
-        self.prefetch_clips(storyboard, analysis, keys)
+        feed = None
+        if self.overlaps_keyframes():
+            keys, feed = self.stream_keyframes(storyboard)
+        else:
+            keys = self.keyframes(storyboard)
+            self.prefetch_clips(storyboard, analysis, keys)
         compositor = self.stage("compositor")
         ctx = self._ctx("composite")
         t0 = time.perf_counter()
-        with tagged("composite", compositor.name):
-            result = compositor.compose(self.clips(storyboard, analysis, keys), storyboard,
-                                        audio, output, ctx)
+        try:
+            with tagged("composite", compositor.name):
+                result = compositor.compose(self.clips(storyboard, analysis, keys, feed),
+                                            storyboard, audio, output, ctx)
+        finally:
+            if feed is not None:
+                feed.close()
         self._timed("composite", t0)
         from .captions import write_soft_captions
 
@@ -468,6 +585,8 @@ class Pipeline:
         if contact_sheet is not None:
             sheet, _ = self.contact_sheet(storyboard, contact_sheet, keys)
         self.stats["timings"]["total"] = round(time.perf_counter() - t_all, 3)
+        if self._budget is not None:
+            self.stats["budget"] = self._budget.to_dict()  # with the run's re-estimates
         self.stats["cache_dir"] = str(self.cache.root)
         return RenderResult(result.path, analysis, storyboard, result, dict(self.stats),
                             sync=report, contact_sheet=sheet)

@@ -85,6 +85,7 @@ class AnalyzerBase(Stage):
 class KeyframeGeneratorBase(Stage):
     kind = "keyframes"
     batch_size: int = 1  # keyframes per generate() call
+    uses_prompt: bool = True  # False: shots with the same key parts share one keyframe
 
 
 class MotionGeneratorBase(Stage):

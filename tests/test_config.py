@@ -34,7 +34,7 @@ def test_parse_is_forgiving_about_case_and_underscores():
 def test_cpu_profile_is_default(monkeypatch):
     c = RenderConfig.create()
     assert c.profile is Profile.CPU
-    assert (c.keyframe_width, c.keyframe_height, c.steps) == (768, 432, 18)
+    assert (c.keyframe_width, c.keyframe_height, c.steps) == (768, 432, 20)
     assert c.motion == "kenburns"
 
 

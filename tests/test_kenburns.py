@@ -225,3 +225,24 @@ def test_backend_option_picks_the_path_and_rejects_unknown_values():
         kb.KenBurnsMotion().preflight(ctx(kenburns_backend="cuda"))
     with pytest.raises(InvalidOptionError, match="kenburns_batch"):
         kb.KenBurnsMotion().preflight(ctx(kenburns_bach=3))
+
+
+def test_a_gain_under_half_a_code_value_is_skipped_exactly():
+    from musicvid._video import scale_brightness
+
+    rng = np.random.default_rng(1)
+    w, h = 32, 16
+    y = rng.integers(16, 236, (h, w))
+    c = rng.integers(16, 241, (h // 2, w))
+    frame = np.concatenate([y, c]).astype(np.uint8)
+    for gain in (1.0 + 0.49 / 239, 1.0 + 0.3 / 239):
+        out = scale_brightness(frame.copy(), gain, "i420", w, h)
+        ref_y = np.clip(np.round(16 + gain * (y - 16.0)), 16, 235)
+        ref_c = np.clip(np.round(128 + gain * (c - 128.0)), 16, 240)
+        assert np.array_equal(out, np.concatenate([ref_y, ref_c]).astype(np.uint8))
+    big = 1.0 + 2.0 / 239  # above the threshold the frame does change
+    assert not np.array_equal(scale_brightness(frame.copy(), big, "i420", w, h), frame)
+    rgb = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    g = 1.0 + 0.49 / 255
+    assert np.array_equal(scale_brightness(rgb.copy(), g, "rgb"),
+                          np.clip(np.round(rgb * g), 0, 255).astype(np.uint8))

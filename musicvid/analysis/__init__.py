@@ -15,5 +15,6 @@ imports, so ``import musicvid`` stays light. librosa itself is not needed here.
 from __future__ import annotations
 
 from ._core import analyze_samples
+from ._warmup import start_warm_up, warm_up
 
-__all__ = ["analyze_samples"]
+__all__ = ["analyze_samples", "start_warm_up", "warm_up"]

@@ -135,6 +135,7 @@ class ImageKeyframes(KeyframeGeneratorBase):
 
     name = "images"
     batch_size = 16
+    uses_prompt = False  # the picture alone makes the image: one keyframe per picture
 
     def preflight(self, ctx: StageContext) -> None:
         list_images(ctx.config.images, "--images")

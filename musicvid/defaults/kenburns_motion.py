@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -366,6 +367,25 @@ class KenBurnsMotion(MotionGeneratorBase):
     cacheable = False  # recomputing is faster than reading frames back
     Options = KenBurnsOptions
 
+    def __init__(self) -> None:
+        # the last upscaled keyframe: consecutive shots of one picture share it
+        self._last: tuple[tuple[Any, ...], Any, KenBurnsRenderer] | None = None
+        self._lock = threading.Lock()
+
+    def _renderer(self, image: Any, w: int, h: int, backend: str, device: str,
+                  batch: int) -> KenBurnsRenderer:
+        key = (id(image), w, h, backend, device, batch)
+        with self._lock:
+            last = self._last
+            if last is not None and last[0] == key and last[1] is image:
+                return last[2]
+        sw, sh = overscanned_size(w, h)
+        r = KenBurnsRenderer(cover_resize(image, sw, sh), w, h, backend=backend,
+                             device=device, batch=batch)
+        with self._lock:
+            self._last = (key, image, r)  # holding the image keeps its id from being reused
+        return r
+
     def animate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                 analysis: Analysis, ctx: StageContext) -> Clip:
         w, h = storyboard.width, storyboard.height
@@ -375,10 +395,8 @@ class KenBurnsMotion(MotionGeneratorBase):
         state: dict[str, KenBurnsRenderer] = {}
 
         def renderer() -> KenBurnsRenderer:
-            if "r" not in state:  # the keyframe is upscaled once per shot, on first use
-                sw, sh = overscanned_size(w, h)
-                state["r"] = KenBurnsRenderer(cover_resize(keyframe.image, sw, sh), w, h,
-                                              backend=backend, device=device, batch=batch)
+            if "r" not in state:  # the keyframe is upscaled on first use (once per picture)
+                state["r"] = self._renderer(keyframe.image, w, h, backend, device, batch)
             return state["r"]
 
         def frames() -> Iterator[np.ndarray]:

@@ -31,8 +31,9 @@ class LibrosaAnalyzer(AnalyzerBase):
     version = 3  # part of the analysis cache key: bump when results change
 
     def analyze(self, audio: Path, ctx: StageContext) -> Analysis:
-        from ..analysis import analyze_samples
+        from ..analysis import analyze_samples, start_warm_up
 
+        start_warm_up()  # numba's compile (or cache load) overlaps the decode and features
         t0 = time.perf_counter()
         # decoded straight to mono float32 at the analysis rate (never native stereo)
         y, sr = load_audio(audio, sr=SAMPLE_RATE, mono=True)

@@ -92,9 +92,25 @@ class LoadOptions:
         if lora is None and c.few_step:
             lora = FEW_STEP_PRESETS[c.few_step]["lora"]
             if lora and c.sdxl_model != DEFAULT_SDXL_MODEL:
-                lora = None  # the LCM-LoRA is for the base model; a fine-tune brings its own
+                lora = None  # the presets' LoRAs are for the base model; a fine-tune brings its own
         return cls(c.sdxl_model, c.device, c.dtype, c.few_step, lora, c.tiny_vae,
                    c.cpu_offload, c.compile, c.ip_adapter_model if c.reference else None)
+
+
+def lora_source(spec: str) -> tuple[str, dict[str, str]]:
+    """Where ``load_lora_weights`` finds the LoRA ``spec``: a local file or folder as it is;
+    ``owner/name/file.safetensors`` (a file of a hub repo, e.g.
+    ``ByteDance/SDXL-Lightning/sdxl_lightning_4step_lora.safetensors``) as the repo plus a
+    ``weight_name`` (and ``subfolder``); any other text as a hub repo id."""
+    if Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser()), {}
+    parts = spec.strip("/").split("/")
+    if len(parts) >= 3 and parts[-1].endswith((".safetensors", ".bin")):
+        extra = {"weight_name": parts[-1]}
+        if len(parts) > 3:
+            extra["subfolder"] = "/".join(parts[2:-1])
+        return "/".join(parts[:2]), extra
+    return spec, {}
 
 
 def _load_uncached(opts: LoadOptions, device: str) -> Any:
@@ -113,7 +129,8 @@ def _load_uncached(opts: LoadOptions, device: str) -> Any:
         pipe.scheduler = cls.from_config(pipe.scheduler.config, **preset["scheduler_config"])
     if opts.lora:
         try:
-            pipe.load_lora_weights(opts.lora)
+            source, extra = lora_source(opts.lora)
+            pipe.load_lora_weights(source, **extra)
             pipe.fuse_lora()
             pipe.unload_lora_weights()  # fused: the adapter layers are no longer needed
         except Exception as exc:
@@ -285,9 +302,11 @@ class SDXLKeyframes(KeyframeGeneratorBase):
 
         return {"init": assigned_image(shot, ctx)[1]}
 
-    def calibrate(self, ctx: StageContext) -> dict[str, float]:
-        """Seconds for one denoising step, the text encoders and one VAE decode, measured
-        here at the configured size (see :mod:`musicvid.budget`)."""
+    def calibrate(self, ctx: StageContext) -> dict[str, Any]:
+        """Seconds for one denoising step (with and without CFG), the text encoders and
+        one VAE decode, measured here at the configured size after a warm-up call at a
+        quarter of it (the first call pays one-off allocations; see
+        :mod:`musicvid.budget`)."""
         torch = require_torch("keyframes", self.name)
         c = ctx.config
         w, h = self.size(c)
@@ -296,28 +315,45 @@ class SDXLKeyframes(KeyframeGeneratorBase):
         load_s = time.perf_counter() - t0
         cfg = c.guidance_scale > 1.0
         device = pipe._execution_device
+        dtype = pipe.unet.dtype
+        gen = torch.Generator("cpu").manual_seed(0)
+
+        def unet_step(pe: Any, pooled: Any, lh: int, lw: int) -> float:
+            batch = pe.shape[0]
+            latents = torch.randn(batch, pipe.unet.config.in_channels, lh, lw,
+                                  generator=gen).to(device, dtype)
+            time_ids = torch.tensor([[lh * 8, lw * 8, 0, 0, lh * 8, lw * 8]] * batch,
+                                    dtype=dtype, device=device)
+            t0 = time.perf_counter()
+            pipe.unet(latents, torch.tensor(500, device=device), encoder_hidden_states=pe,
+                      added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids})
+            return time.perf_counter() - t0
+
         with torch.inference_mode():
+            # warm-up: text encoders, one UNet call and one decode at a quarter of the area
+            pe, npe, pooled, npooled = pipe.encode_prompt(
+                "calibration prompt", device=device, do_classifier_free_guidance=cfg,
+                negative_prompt="blurry")
+            qh, qw = max(8, h // 16), max(8, w // 16)
+            unet_step(pe, pooled, qh, qw)
+            pipe.vae.decode(torch.randn(1, pipe.unet.config.in_channels, qh, qw,
+                                        generator=gen).to(device, pipe.vae.dtype))
             t0 = time.perf_counter()
             pe, npe, pooled, npooled = pipe.encode_prompt(
                 "calibration prompt", device=device, do_classifier_free_guidance=cfg,
                 negative_prompt="blurry")
             text_s = time.perf_counter() - t0
-            if cfg:
-                pe, pooled = torch.cat([npe, pe]), torch.cat([npooled, pooled])
-            batch = pe.shape[0]
-            dtype = pipe.unet.dtype
-            latents = torch.randn(batch, pipe.unet.config.in_channels, h // 8, w // 8,
-                                  generator=torch.Generator("cpu").manual_seed(0)).to(device, dtype)
-            time_ids = torch.tensor([[h, w, 0, 0, h, w]] * batch, dtype=dtype, device=device)
+            step1_s = unet_step(pe, pooled, h // 8, w // 8)  # one branch: no CFG
+            step_s = (unet_step(torch.cat([npe, pe]), torch.cat([npooled, pooled]),
+                                h // 8, w // 8) if cfg else step1_s)
+            latents = torch.randn(1, pipe.unet.config.in_channels, h // 8, w // 8,
+                                  generator=gen).to(device, pipe.vae.dtype)
             t0 = time.perf_counter()
-            pipe.unet(latents, torch.tensor(500, device=device), encoder_hidden_states=pe,
-                      added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids})
-            step_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            pipe.vae.decode(latents[:1].to(pipe.vae.dtype))
+            pipe.vae.decode(latents)
             decode_s = time.perf_counter() - t0
-        return {"step_s": step_s, "text_s": text_s, "decode_s": decode_s, "width": w,
-                "height": h, "load_s": load_s}
+        return {"step_s": step_s, "step1_s": step1_s, "text_s": text_s,
+                "decode_s": decode_s, "width": w, "height": h, "load_s": load_s,
+                "cfg": cfg, "tiny_vae": c.tiny_vae is not None}
 
     @staticmethod
     def size(c: RenderConfig) -> tuple[int, int]:

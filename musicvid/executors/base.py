@@ -77,16 +77,18 @@ def keeps(clip: Clip) -> bool:
 
 
 def run_clip_task(task: ClipTask, motion: Any, board: Storyboard, analysis: Analysis,
-                  ctx: StageContext, cache: Cache, store: bool) -> Clip:
-    """One shot's clip: its keyframe read from the cache and graded, animated by
-    ``motion`` and checked for its frame count. With ``store`` (and unless the clip
-    refuses, see :func:`keeps`) it is also written to the clip cache as ``task.key`` while
-    it streams. The local path and the Ray workers both make their clips here."""
+                  ctx: StageContext, cache: Cache, store: bool,
+                  keyframe: Keyframe | None = None) -> Clip:
+    """One shot's clip: its keyframe (``keyframe``, or read from the cache and graded),
+    animated by ``motion`` and checked for its frame count. With ``store`` (and unless the
+    clip refuses, see :func:`keeps`) it is also written to the clip cache as ``task.key``
+    while it streams. The local path and the Ray workers both make their clips here."""
     from .._clipcache import recording
     from ..grade import grade_for
 
     shot = task.shot
-    kf = load_keyframe(cache, shot, task.keyframe_key, task.model, grade_for(board, ctx.config))
+    kf = keyframe or load_keyframe(cache, shot, task.keyframe_key, task.model,
+                                   grade_for(board, ctx.config))
     with tagged("motion", motion.name):
         clip = motion.animate(kf, shot, board, analysis, ctx)
     if clip.frame_count != shot.frame_count:
