@@ -349,7 +349,7 @@ def test_a_full_disk_mid_render_never_strands_a_job(stages, song, tmp_path, keyf
         done = wait_for(lambda: (s := job_status(url, job_id))["state"] in FINAL and s)
         assert done["state"] == final, done
         assert done["attempts"] == (1 if final == "succeeded" else 2)
-        assert state.worker.unsaved == []
+        assert wait_for(lambda: state.worker.unsaved == [])  # the final write is retried
         # nothing else lost: the job queued meanwhile runs to its end too
         other = wait_for(lambda: (s := job_status(url, queued))["state"] in FINAL and s)
         assert other["state"] == final
