@@ -24,7 +24,7 @@ from ..config import RenderConfig
 __all__ = [
     "LENSES", "LIGHTING", "LOOKS", "MAX_TOKENS", "MAX_WORDS", "NEGATIVE", "ROLES", "ROLE_ALIASES",
     "SUBJECTS", "TONES", "WORLDS", "VisualIdentity", "build_prompt", "choose_identity",
-    "derive_seed", "estimate_clip_tokens", "fit_prompt", "negative_prompt", "role_of",
+    "derive_seed", "estimate_clip_tokens", "fit_prompt", "intensity", "negative_prompt", "role_of",
     "shot_prompt",
 ]
 
@@ -219,7 +219,8 @@ def fit_prompt(parts: list[tuple[int, str]], max_words: int = MAX_WORDS,
     return text()
 
 
-def _intensity(energy: float) -> str:
+def intensity(energy: float) -> str:
+    """The mood words of a shot's energy (none in the middle)."""
     if energy >= 0.66:
         return "intense mood"
     if energy <= 0.33:
@@ -234,7 +235,7 @@ def shot_prompt(identity: VisualIdentity, label: str, variant: int, energy: floa
     return fit_prompt([
         (0, identity.look), (1, f"{identity.subject} {action}"), (2, identity.world),
         (3, framing), (4, identity.lighting), (5, identity.tone), (6, identity.lens),
-        (7, _intensity(energy)),
+        (7, intensity(energy)),
     ])
 
 

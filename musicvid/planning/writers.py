@@ -49,6 +49,7 @@ from .prompts import (
     ROLES,
     VisualIdentity,
     estimate_clip_tokens,
+    intensity,
     role_of,
 )
 
@@ -237,14 +238,6 @@ def fit_parts(parts: Sequence[tuple[int, str]], count: TokenCounter = estimate_c
 
 
 # -- the template writer ----------------------------------------------------------------------
-def _intensity(energy: float) -> str:
-    if energy >= 0.66:
-        return "intense mood"
-    if energy <= 0.33:
-        return "serene mood"
-    return ""
-
-
 def role_light(identity: VisualIdentity, role: str, palette: str, turn: int = 0) -> str:
     """The light of a section role: the palette's light ``ROLE_LIGHT[role] + turn`` steps
     from the identity's own (``turn``: how many times the role's framings came round)."""
@@ -277,11 +270,11 @@ def template_prompt(identity: VisualIdentity, label: str, variant: int, energy: 
     if concept:
         parts = [(0, concept), (1, section_prompt or action), (2, framing), (3, setting),
                  (4, identity.look), (5, light), (6, identity.tone), (7, identity.lens),
-                 (8, _intensity(energy))]
+                 (8, intensity(energy))]
     else:
         parts = [(0, identity.look), (1, f"{identity.subject} {section_prompt or action}"),
                  (2, identity.world), (3, framing), (4, setting), (5, light),
-                 (6, identity.tone), (7, identity.lens), (8, _intensity(energy))]
+                 (6, identity.tone), (7, identity.lens), (8, intensity(energy))]
     return fit_parts(parts, count)
 
 
