@@ -4,6 +4,13 @@ Every costly result is cached on disk under a content hash (see :mod:`musicvid.c
 progress goes to one callback, and cancellation is checked between units of work.
 Keyframes go to disk as soon as they exist and are read back one shot at a time, so
 memory does not grow with the song's length.
+
+:class:`Pipeline` holds the stages, cache, executor and stats and runs the steps in
+order; the phases live beside it: :mod:`musicvid._lyrics_phase` (timed words for the
+plan), :mod:`musicvid._keyframe_phase` (keyframe keys, batches, the background feed, the
+contact sheet) and :mod:`musicvid._video_phase` (clips streamed into the compositor, then
+captions and the sync report). Each phase reaches the stages through ``pipe.stage``, so
+a subclass or a ``stage_factory`` decides what runs.
 """
 
 from __future__ import annotations
@@ -17,33 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cache_keys, planning
-from ._clipcache import read_clip
+from . import _keyframe_phase, _lyrics_phase, _video_phase, cache_keys, planning
+from ._keyframe_phase import KeyframeFeed
 from ._paths_check import check_audio_path, check_output_path
 from .budget import BudgetPlan, BudgetTracker
 from .cache import Cache, file_sha256
 from .config import Palette, RenderConfig
-from .errors import MusicVidError, StoryboardError, tagged
-from .executors.base import (
-    ClipTask,
-    KeyframeTask,
-    get_executor,
-    keyframe_model,
-    load_keyframe,
-    run_clip_task,
-)
+from .errors import StoryboardError, tagged
+from .executors.base import get_executor, keyframe_model, load_keyframe
 from .grade import grade_for
 from .plugins import get_plugin_manager, get_stage
 from .protocols import CompositeResult, ProgressCallback, StageContext
-from .stages import (
-    check_stage_object,
-    stage_batch_size,
-    stage_cacheable,
-    stage_options_key,
-    stage_version,
-    validate_stage_options,
-)
-from .sync import SyncReport, sync_path, sync_report
+from .stages import check_stage_object, stage_options_key, stage_version, validate_stage_options
+from .sync import SyncReport
 from .types import Analysis, Clip, Keyframe, Shot, Storyboard, frame_count_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,47 +73,29 @@ class RenderResult:
     contact_sheet: Path | None = None
 
 
-class _KeyframeFeed:
-    """Keyframes being made on a background thread: :meth:`wait` blocks until one is on
-    disk (or re-raises what stopped the thread); :meth:`close` stops and joins it."""
-
-    def __init__(self, pending: set[str]):
-        self.pending = set(pending)
-        self.error: BaseException | None = None
-        self.stopped = threading.Event()
-        self.thread: threading.Thread | None = None
-        self._cond = threading.Condition()
-
-    def mark(self, keys: list[str]) -> None:
-        with self._cond:
-            self.pending.difference_update(keys)
-            self._cond.notify_all()
-
-    def fail(self, exc: BaseException) -> None:
-        with self._cond:
-            self.error = exc
-            self._cond.notify_all()
-
-    def wait(self, key: str, check_cancelled: Callable[[], None]) -> None:
-        with self._cond:
-            while key in self.pending:
-                if self.error is not None:
-                    raise self.error
-                self._cond.wait(0.1)
-                check_cancelled()
-
-    def close(self) -> None:
-        self.stopped.set()
-        if self.thread is not None:
-            self.thread.join()
-
-
 def _cancel_fn(cancel: CancelSignal) -> Callable[[], bool]:
     if cancel is None:
         return lambda: False
     if isinstance(cancel, threading.Event):
         return cancel.is_set
     return cancel
+
+
+def _check_given_storyboard(board: Storyboard, analysis: Analysis) -> None:
+    """A storyboard handed to :meth:`Pipeline.render` must be valid and fit this song."""
+    board.validate()
+    expected = frame_count_for(analysis.duration, board.fps)
+    if board.frame_count != expected:
+        raise StoryboardError(
+            f"the storyboard has {board.frame_count} frames but this song needs "
+            f"{expected} at {board.fps} fps: was it planned for another song?")
+
+
+def _config_of(config: RenderConfig | None, options: dict[str, Any]) -> RenderConfig:
+    """``config`` with ``options`` applied, or the default profile's with them."""
+    if config is None:
+        return RenderConfig.create(**options)
+    return config.replace(**options) if options else config
 
 
 class Pipeline:
@@ -175,27 +150,16 @@ class Pipeline:
         """Let each stage fail fast (missing torch, bad model option) before any work."""
         self.check_options()
         for kind, stage_name in STAGE_OF.items():
-            stage = self.stage(kind)
-            check = getattr(stage, "preflight", None)
-            if check is not None:
-                with tagged(stage_name, stage.name):
-                    check(self._ctx(stage_name))
-        if self.config.lyrics is not None:  # a bad lyrics file fails before any work
-            from .lyrics import load_lyrics
+            self.preflight_stage(kind, stage_name)
+        _lyrics_phase.preflight_lyrics(self)
 
-            self._given_lyrics = load_lyrics(self.config.lyrics)
-        if self._needs_transcript():
-            stage = self.stage("transcriber")
-            check = getattr(stage, "preflight", None)
-            if check is not None:
-                with tagged("transcribe", stage.name):
-                    check(self._ctx("transcribe"))
-
-    def _needs_transcript(self) -> bool:
-        given = self._given_lyrics
-        if given is not None:
-            return not given.timed
-        return bool(self.config.transcribe)
+    def preflight_stage(self, kind: str, stage_name: str) -> None:
+        """The ``kind`` stage's own ``preflight`` (if it has one), errors tagged."""
+        stage = self.stage(kind)
+        check = getattr(stage, "preflight", None)
+        if check is not None:
+            with tagged(stage_name, stage.name):
+                check(self._ctx(stage_name))
 
     def stage_identity(self, kind: str, ctx: StageContext) -> dict[str, Any]:
         """The stage's name, version, parsed options and own key parts, for cache keys."""
@@ -236,52 +200,15 @@ class Pipeline:
         self._timed("analyze", t0)
         return analysis
 
-    # -- lyrics -------------------------------------------------------------------------
+    # -- lyrics (musicvid._lyrics_phase) ------------------------------------------------
     def transcribe(self, audio: str | Path) -> Lyrics:
         """The transcriber's timed words for ``audio`` (cached)."""
-        from .lyrics import Lyrics
-
-        audio = Path(audio)
-        ctx = self._ctx("transcribe")
-        ctx.check_cancelled()
-        stage = self.stage("transcriber")
-        key = cache_keys.transcript_key(file_sha256(audio), self.stage_identity("transcriber", ctx))
-        cached = self.cache.get_json("transcript", key)
-        if cached is not None:
-            self.stats["transcript_cached"] = True
-            ctx.progress(1, 1, "transcript from cache")
-            return Lyrics.from_dict(cached)
-        t0 = time.perf_counter()
-        with tagged("transcribe", stage.name):
-            transcript = stage.transcribe(audio, ctx)
-        self.cache.put_json("transcript", key, transcript.to_dict())
-        self._timed("transcribe", t0)
-        return transcript
+        return _lyrics_phase.transcribe(self, audio)
 
     def lyrics(self, analysis: Analysis, audio: str | Path | None = None) -> Lyrics | None:
         """The song's timed lyrics: the ``lyrics`` file (plain text aligned to a
         transcript), else a transcript when ``transcribe`` is on, else None."""
-        from .lyrics import align_lyrics, load_lyrics
-
-        c = self.config
-        if c.lyrics is None and not c.transcribe:
-            return None
-        if c.lyrics is not None and self._given_lyrics is None:
-            self._given_lyrics = load_lyrics(c.lyrics)
-        given = self._given_lyrics
-        if given is not None and given.timed:
-            return given.check(analysis.duration)
-        source = audio if audio is not None else self._audio
-        if source is None:
-            raise MusicVidError("transcribing needs the audio: call analyze() first",
-                                stage="transcribe")
-        transcript = self.transcribe(source)
-        if given is not None:
-            return align_lyrics(given, transcript).check(analysis.duration)
-        if not transcript.lines:
-            log.warning("the transcriber heard no words: no lyrics for this video")
-            return None
-        return transcript.check(analysis.duration)
+        return _lyrics_phase.song_lyrics(self, analysis, audio)
 
     # -- planning -----------------------------------------------------------------------
     def plan(self, analysis: Analysis) -> Storyboard:
@@ -322,108 +249,26 @@ class Pipeline:
         self._budget = plan
         return plan
 
-    # -- keyframes ----------------------------------------------------------------------
-    def _keyframe_key(self, gen: Any, shot: Shot, identity: dict[str, Any],
-                      ctx: StageContext) -> str:
-        per_shot = getattr(gen, "shot_key_parts", None)
-        extra = per_shot(shot, ctx) if per_shot is not None else {}
-        if not getattr(gen, "uses_prompt", True):  # e.g. the user's pictures: one per picture
-            return cache_keys.keyframe_key(identity, extra, "", "", 0)
-        return cache_keys.keyframe_key(identity, extra, shot.prompt, shot.negative_prompt,
-                                       shot.seed)
-
+    # -- keyframes (musicvid._keyframe_phase) -------------------------------------------
     def keyframe_keys(self, board: Storyboard) -> dict[int, str]:
         """Shot index -> the cache key of its keyframe (nothing is generated)."""
-        gen = self.stage("keyframes")
-        ctx = self._ctx("keyframes")
-        ctx.extra["storyboard"] = board
-        identity = self.stage_identity("keyframes", ctx)
-        return {s.index: self._keyframe_key(gen, s, identity, ctx) for s in board.shots}
-
-    def _keyframe_tasks(self, board: Storyboard, first_alone: bool = False
-                        ) -> tuple[dict[int, str], list[KeyframeTask], StageContext]:
-        """Shot index -> keyframe key, and the batches still to generate (in shot order;
-        ``first_alone``: the first batch holds one shot, so the first shot waits least)."""
-        ctx = self._ctx("keyframes")
-        ctx.extra["storyboard"] = board
-        gen = self.stage("keyframes")
-        keys = self.keyframe_keys(board)
-        todo: dict[str, Shot] = {}
-        for shot in board.shots:
-            k = keys[shot.index]
-            if k in todo:
-                continue
-            if self.cache.has("keyframe", k, ".png"):
-                self.stats["keyframes_cached"] += 1
-                continue
-            todo[k] = shot
-        total = len(todo)
-        ctx.progress(0, total, f"{total} keyframes to generate, "
-                               f"{len(set(keys.values())) - total} cached")
-        items = list(todo.items())
-        batch = stage_batch_size(gen)
-        head = 1 if first_alone and items else 0
-        tasks = [KeyframeTask([s for _, s in items[:head]], [k for k, _ in items[:head]])]
-        tasks = tasks if head else []
-        tasks += [KeyframeTask([s for _, s in items[i:i + batch]], [k for k, _ in items[i:i + batch]])
-                  for i in range(head, len(items), batch)]
-        return keys, tasks, ctx
-
-    def _run_keyframe_tasks(self, tasks: list[KeyframeTask], ctx: StageContext,
-                            done_cb: Callable[[KeyframeTask], None] | None = None) -> None:
-        gen = self.stage("keyframes")
-        total = sum(len(t.shots) for t in tasks)
-        t0 = time.perf_counter()
-        done = 0
-        with tagged("keyframes", gen.name):
-            for task in self.executor.run_keyframes(tasks, ctx, self.cache):
-                done += len(task.shots)
-                self.stats["keyframes_generated"] += len(task.shots)
-                if done_cb is not None:
-                    done_cb(task)
-                ctx.progress(done, total, "keyframe")
-        if total:
-            self._timed("keyframes", t0)
+        return _keyframe_phase.keyframe_keys(self, board)
 
     def keyframes(self, board: Storyboard) -> dict[int, str]:
         """Make sure every shot's keyframe is on disk; returns shot index -> cache key."""
-        keys, tasks, ctx = self._keyframe_tasks(board)
-        self._run_keyframe_tasks(tasks, ctx)
+        keys, tasks, ctx = _keyframe_phase.keyframe_tasks(self, board)
+        _keyframe_phase.run_keyframe_tasks(self, tasks, ctx)
         return keys
 
     def overlaps_keyframes(self) -> bool:
         """Whether keyframes for later shots are made while earlier shots are encoded
-        (``config.overlap``). ``auto``: when the two do not compete for one device's
-        memory or cores: the motion stage holds no model (it is not cacheable) and the
-        keyframes come from pictures or run on an accelerator."""
-        mode = self.config.overlap
-        if mode == "off" or self.executor.prefetch_clips:
-            return False
-        if mode == "on":
-            return True
-        if stage_cacheable(self.stage("motion")):
-            return False
-        return not getattr(self.stage("keyframes"), "uses_prompt", True) or \
-            not self.config.device.startswith("cpu")
+        (``config.overlap``; ``auto`` decides by stages and device)."""
+        return _keyframe_phase.overlaps_keyframes(self)
 
-    def stream_keyframes(self, board: Storyboard) -> tuple[dict[int, str], _KeyframeFeed]:
+    def stream_keyframes(self, board: Storyboard) -> tuple[dict[int, str], KeyframeFeed]:
         """Start making the missing keyframes, in shot order, on a background thread;
         returns the keys and the feed :meth:`clips` waits on for each shot's keyframe."""
-        keys, tasks, ctx = self._keyframe_tasks(board, first_alone=True)
-        feed = _KeyframeFeed({k for t in tasks for k in t.keys})
-        outer = ctx.is_cancelled
-        ctx = StageContext(ctx.config, ctx.stage, ctx.progress_callback,
-                           lambda: outer() or feed.stopped.is_set(), ctx.extra)
-
-        def run() -> None:
-            try:
-                self._run_keyframe_tasks(tasks, ctx, lambda task: feed.mark(task.keys))
-            except BaseException as exc:  # handed to the thread waiting for a keyframe
-                feed.fail(exc)
-
-        feed.thread = threading.Thread(target=run, name="musicvid-keyframes", daemon=True)
-        feed.thread.start()
-        return keys, feed
+        return _keyframe_phase.stream_keyframes(self, board)
 
     def grade_of(self, board: Storyboard) -> tuple[Palette, float]:
         """The colour grade for ``board``: its ``meta["grade"]`` (so a saved plan renders
@@ -443,99 +288,24 @@ class Pipeline:
                       keys: dict[int, str] | None = None) -> tuple[Path, int]:
         """Write ``board``'s contact sheet with the (graded) keyframes found in the cache;
         returns the path and how many shots had a keyframe."""
-        from .contact_sheet import write_contact_sheet
+        return _keyframe_phase.contact_sheet(self, board, path, keys)
 
-        keys = keys if keys is not None else self.keyframe_keys(board)
-        grade = self.grade_of(board)
-        loaded: dict[str, Any] = {}
-        images = []
-        for shot in board.shots:
-            k = keys[shot.index]
-            if k not in loaded:
-                hit = self.cache.has("keyframe", k, ".png")
-                loaded[k] = self.load_keyframe(shot, k, grade).image if hit else None
-            images.append(loaded[k])
-        found = sum(1 for im in images if im is not None)
-        return write_contact_sheet(board, images, path), found
-
-    # -- motion + composite -------------------------------------------------------------
+    # -- motion (musicvid._video_phase) -------------------------------------------------
     def _clip_key(self, identity: dict[str, Any], shot: Shot, board: Storyboard,
                   analysis: Analysis, keys: dict[int, str]) -> str:
-        params = shot.motion
-        per_shot = getattr(self.stage("motion"), "clip_key_parts", None)
-        extra = per_shot(shot, board, keys, self._ctx("motion")) if per_shot else None
-        if extra:  # what else a shot's clip depends on (a morph: the next keyframe)
-            params = {**(shot.motion if isinstance(shot.motion, dict) else {}), "_shot": extra}
-        return cache_keys.clip_key(
-            identity, keyframe=keys[shot.index], grade=self.grade_of(board),
-            frames=(shot.start_frame, shot.end_frame), params=params, energy=shot.energy,
-            size=(board.width, board.height), fps=board.fps, audio_sha256=analysis.audio_sha256)
+        return _video_phase.clip_key(self, identity, shot, board, analysis, keys)
 
     def prefetch_clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str]) -> None:
         """Fan cacheable motion clips out to the executor before compositing (Ray)."""
-        motion = self.stage("motion")
-        if not (self.executor.prefetch_clips and stage_cacheable(motion)):
-            return
-        ctx = self._ctx("motion")
-        ctx.extra["storyboard"] = board
-        identity = self.stage_identity("motion", ctx)
-        model = self.keyframe_model()
-        tasks = []
-        for shot in board.shots:
-            ckey = self._clip_key(identity, shot, board, analysis, keys)
-            if not self.cache.has("clip", ckey, ".mkv"):
-                tasks.append(ClipTask(shot, keys[shot.index], ckey, model))
-        with tagged("motion", motion.name):
-            for n, _ in enumerate(self.executor.run_clips(tasks, board, analysis, ctx,
-                                                          self.cache), 1):
-                ctx.progress(n, len(tasks), "clip")
+        _video_phase.prefetch_clips(self, board, analysis, keys)
 
     def clips(self, board: Storyboard, analysis: Analysis, keys: dict[int, str],
-              feed: _KeyframeFeed | None = None) -> Iterator[Clip]:
-        """One clip per shot, in order; keyframes are read from disk only when needed
-        (and once for consecutive shots sharing one); with ``feed``, each shot first waits
-        for its keyframe to be made."""
-        ctx = self._ctx("motion")
-        motion = self.stage("motion")
-        cacheable = stage_cacheable(motion)
-        identity = self.stage_identity("motion", ctx) if cacheable else {}
-        model = self.keyframe_model()
-        grade = self.grade_of(board)
-        # a stage that looks at another shot's keyframe (a morph into the next one)
-        ctx.extra["keyframe_of"] = lambda s: self.load_keyframe(s, keys[s.index], grade)
-        ctx.extra["shots"] = len(board.shots)
-        loaded: dict[str, Keyframe] = {}
-        for shot in board.shots:
-            ctx.check_cancelled()
-            if feed is not None:
-                feed.wait(keys[shot.index], ctx.check_cancelled)
-            ckey = ""
-            if cacheable:
-                ckey = self._clip_key(identity, shot, board, analysis, keys)
-                hit = self.cache.lookup("clip", ckey, ".mkv")
-                if hit is not None:
-                    self.stats["clips_cached"] = self.stats.get("clips_cached", 0) + 1
-                    ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1} (cached)")
-                    yield read_clip(hit, shot.frame_count, board.width, board.height)
-                    continue
-            key = keys[shot.index]
-            kf = loaded.get(key)
-            if kf is None:
-                loaded.clear()  # keep one graded keyframe in memory, not the song's
-                kf = loaded[key] = self.load_keyframe(shot, key, grade)
-            elif kf.prompt != shot.prompt or kf.seed != shot.seed:
-                kf = Keyframe(image=kf.image, prompt=shot.prompt, seed=shot.seed,
-                              model=kf.model, key=key)
-            task = ClipTask(shot, key, ckey, model)
-            clip = run_clip_task(task, motion, board, analysis, ctx, self.cache,
-                                 store=cacheable and self.config.use_cache, keyframe=kf)
-            if clip.meta.get("fallback") and clip.meta.get("motion") != motion.name:
-                self.stats.setdefault("motion_fallbacks", []).append(
-                    {"shot": shot.index, "motion": clip.meta.get("motion"),
-                     "reason": clip.meta["fallback"]})
-            ctx.progress(shot.index + 1, len(board.shots), f"shot {shot.index + 1}")
-            yield clip
+              feed: KeyframeFeed | None = None) -> Iterator[Clip]:
+        """One clip per shot, in order, keyframes read from disk as needed; with
+        ``feed``, each shot first waits for its keyframe to be made."""
+        return _video_phase.clips(self, board, analysis, keys, feed)
 
+    # -- the whole render: analysis -> storyboard -> keyframes -> motion -> composite --
     def render(self, audio: str | Path, output: str | Path,
                storyboard: Storyboard | None = None,
                contact_sheet: str | Path | None = None) -> RenderResult:
@@ -549,38 +319,15 @@ class Pipeline:
                 self.fit_budget(analysis, t_all)
             storyboard = self.plan(analysis)
         else:
-            storyboard.validate()
-            expected = frame_count_for(analysis.duration, storyboard.fps)
-            if storyboard.frame_count != expected:
-                raise StoryboardError(
-                    f"the storyboard has {storyboard.frame_count} frames but this song needs "
-                    f"{expected} at {storyboard.fps} fps: was it planned for another song?")
+            _check_given_storyboard(storyboard, analysis)
         feed = None
         if self.overlaps_keyframes():
             keys, feed = self.stream_keyframes(storyboard)
         else:
             keys = self.keyframes(storyboard)
             self.prefetch_clips(storyboard, analysis, keys)
-        compositor = self.stage("compositor")
-        ctx = self._ctx("composite")
-        t0 = time.perf_counter()
-        try:
-            with tagged("composite", compositor.name):
-                result = compositor.compose(self.clips(storyboard, analysis, keys, feed),
-                                            storyboard, audio, output, ctx)
-        finally:
-            if feed is not None:
-                feed.close()
-        self._timed("composite", t0)
-        from .captions import write_soft_captions
-
-        captions = ([] if self.config.captions == "none"
-                    else write_soft_captions(storyboard, result.path))
-        if captions:
-            self.stats["captions"] = [str(p) for p in captions]
-        report = sync_report(storyboard, analysis, result)
-        report.write(sync_path(result.path))
-        log.info("%s", report.summary())
+        result, report = _video_phase.compose(self, storyboard, analysis, audio, output, keys,
+                                              feed)
         sheet = None
         if contact_sheet is not None:
             sheet, _ = self.contact_sheet(storyboard, contact_sheet, keys)
@@ -607,11 +354,7 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
     top of ``config`` (or of the default profile). The sync report goes beside the video
     (``out.mp4`` -> ``out.sync.json``); ``contact_sheet`` names a PNG of the keyframes.
     """
-    if config is None:
-        config = RenderConfig.create(**options)
-    elif options:
-        config = config.replace(**options)
-    pipe = Pipeline(config, progress=progress, cancel=cancel)
+    pipe = Pipeline(_config_of(config, options), progress=progress, cancel=cancel)
     try:
         return pipe.render(audio, output, storyboard, contact_sheet)
     finally:
@@ -621,11 +364,7 @@ def render(audio: str | Path, output: str | Path, config: RenderConfig | None = 
 def analyze(audio: str | Path, config: RenderConfig | None = None, **options: Any) -> Analysis:
     """Analyze ``audio`` with the configured analyzer (cached); ``options`` as in
     :func:`render`."""
-    if config is None:
-        config = RenderConfig.create(**options)
-    elif options:
-        config = config.replace(**options)
-    pipe = Pipeline(config)
+    pipe = Pipeline(_config_of(config, options))
     try:
         return pipe.analyze(audio)
     finally:

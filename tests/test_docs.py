@@ -134,8 +134,9 @@ def optional_members() -> set[str]:
     """Attributes the pipeline and executors look up with ``getattr(stage, "name")``
     (musicvid.stages reads the base-class members from any stage)."""
     found: set[str] = set()
-    for path in [ROOT / "musicvid" / "pipeline.py", ROOT / "musicvid" / "stages.py",
-                 ROOT / "musicvid" / "budget.py", *(ROOT / "musicvid" / "executors").glob("*.py")]:
+    for path in [ROOT / "musicvid" / "pipeline.py", *(ROOT / "musicvid").glob("_*_phase.py"),
+                 ROOT / "musicvid" / "stages.py", ROOT / "musicvid" / "budget.py",
+                 *(ROOT / "musicvid" / "executors").glob("*.py")]:
         found |= set(re.findall(r'getattr\(\w+, "(\w+)"', path.read_text(encoding="utf-8")))
     return found
 
