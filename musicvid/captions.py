@@ -26,8 +26,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import CAPTION_MODES
-from .config import _caption_mode as caption_mode
+from ._parsers import caption_mode
+from ._vocab import CAPTION_MODES
 from .errors import InvalidOptionError
 from .lyrics.storyboard import lyrics_of
 from .lyrics.types import Lyrics

@@ -1,5 +1,11 @@
-"""Render options: the genre/style/palette vocabularies and the ``cpu``/``cpu-fast``/``gpu``
-profiles."""
+"""Render options: :class:`RenderConfig`, whose fields are the option schema (each declared
+once, with :func:`musicvid.options.option`), and its checks.
+
+The vocabularies (``Genre``, ``Style``, ``Palette``, ``Profile``) live in
+:mod:`musicvid._vocab`, the value parsers (``parse_fps``...) in :mod:`musicvid._parsers`,
+the profiles, default models and few-step presets in :mod:`musicvid._profiles`; all are
+importable from here.
+"""
 
 from __future__ import annotations
 
@@ -12,213 +18,39 @@ from pathlib import Path
 from typing import Any
 
 from ._options import parse_bool
+from ._parsers import caption_mode as _caption_mode
+from ._parsers import parse_fps, parse_section_prompts, reframe, section_prompt_value
+from ._profiles import (
+    DEFAULT_IP_ADAPTER,
+    DEFAULT_SDXL_MODEL,
+    DEFAULT_SVD_MODEL,
+    DEFAULT_TINY_VAE,
+    DEFAULT_VIDEO_MODEL,
+    FEW_STEP_PRESETS,
+    base_values,
+    implied_values,
+)
+from ._vocab import (
+    CAPTION_MODES,
+    EXECUTORS,
+    IMAGE_ORDERS,
+    OVERLAP_MODES,
+    TRANSITIONS,
+    Genre,
+    Palette,
+    Profile,
+    Style,
+)
 from .errors import InvalidOptionError
-from .options import env_values, integer, option
+from .options import integer, option
 from .paths import default_cache_dir
 
-__all__ = [
-    "DEFAULT_IP_ADAPTER",
-    "DEFAULT_SDXL_MODEL",
-    "DEFAULT_SVD_MODEL",
-    "DEFAULT_TINY_VAE",
-    "DEFAULT_VIDEO_MODEL",
-    "FEW_STEP_PRESETS",
-    "Genre",
-    "Palette",
-    "Profile",
-    "RenderConfig",
-    "Style",
-    "default_cache_dir",
-    "parse_fps",
-    "parse_section_prompts",
-    "section_prompt_value",
-]
+__all__ = ["DEFAULT_IP_ADAPTER", "DEFAULT_SDXL_MODEL", "DEFAULT_SVD_MODEL", "DEFAULT_TINY_VAE",
+           "DEFAULT_VIDEO_MODEL", "FEW_STEP_PRESETS", "Genre", "Palette", "Profile",
+           "RenderConfig", "Style", "default_cache_dir", "parse_fps", "parse_section_prompts",
+           "section_prompt_value"]
 
-DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 MAX_CONCEPT_CHARS = 500
-DEFAULT_IP_ADAPTER = "h94/IP-Adapter"  # sdxl_models/ip-adapter_sdxl.safetensors, Apache-2.0
-DEFAULT_SVD_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt-1-1"
-# image-to-video (--motion i2v) and text-to-image (--image-model) families: docs/models.md
-DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
-TRANSITIONS = ("cut", "morph")
-
-
-# Few-step SDXL variants by configuration: sampler settings for each family. "lcm" and
-# "lightning" also load their LoRA (LCM-LoRA; SDXL-Lightning's 4-step LoRA, a file of the
-# hub repo ``owner/name/file``) onto the base model unless --lora names another LoRA.
-FEW_STEP_PRESETS: dict[str, dict[str, Any]] = {
-    "turbo": {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerAncestralDiscreteScheduler",
-              "scheduler_config": {"timestep_spacing": "trailing"}, "lora": None},
-    "lightning": {"steps": 4, "guidance_scale": 0.0, "scheduler": "EulerDiscreteScheduler",
-                  "scheduler_config": {"timestep_spacing": "trailing"},
-                  "lora": "ByteDance/SDXL-Lightning/sdxl_lightning_4step_lora.safetensors"},
-    "lcm": {"steps": 6, "guidance_scale": 1.0, "scheduler": "LCMScheduler",
-            "scheduler_config": {}, "lora": "latent-consistency/lcm-lora-sdxl"},
-}
-
-
-class _Choice(str, enum.Enum):
-    """A string enum whose ``parse`` raises an error listing the valid values."""
-
-    @classmethod
-    def parse(cls, value: object) -> Any:
-        if isinstance(value, cls):
-            return value
-        text = str(value).strip().lower().replace("_", "-") if value is not None else ""
-        for member in cls:
-            if member.value == text:
-                return member
-        raise InvalidOptionError(cls._option_name(), value, cls.values())
-
-    @classmethod
-    def values(cls) -> list[str]:
-        return [m.value for m in cls]
-
-    @classmethod
-    def _option_name(cls) -> str:
-        return cls.__name__.lower()
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Genre(_Choice):
-    POP = "pop"
-    ROCK = "rock"
-    HIP_HOP = "hip-hop"
-    ELECTRONIC = "electronic"
-    COUNTRY = "country"
-    JAZZ = "jazz"
-    CLASSICAL = "classical"
-    CHRISTIAN = "christian"
-    BLUES = "blues"
-    FOLK = "folk"
-
-
-class Style(_Choice):
-    CINEMATIC = "cinematic"
-    ENERGETIC = "energetic"
-    MINIMALIST = "minimalist"
-    ARTISTIC = "artistic"
-    VINTAGE = "vintage"
-    FUTURISTIC = "futuristic"
-    DRAMATIC = "dramatic"
-    PLAYFUL = "playful"
-
-
-class Palette(_Choice):
-    WARM = "warm"
-    COOL = "cool"
-    MONOCHROME = "monochrome"
-    VIBRANT = "vibrant"
-
-
-class Profile(_Choice):
-    CPU = "cpu"
-    CPU_FAST = "cpu-fast"
-    GPU = "gpu"
-
-
-DEFAULT_TINY_VAE = "madebyollin/taesdxl"
-
-CAPTION_MODES = ("soft", "burn", "both", "none")
-
-
-def _caption_mode(value: object) -> str:
-    """Check a ``captions`` value: soft, burn, both or none (docs/lyrics.md)."""
-    text = str(value if value is not None else "soft").strip().lower()
-    if text not in CAPTION_MODES:
-        raise InvalidOptionError("captions", value, list(CAPTION_MODES))
-    return text
-
-
-def parse_fps(value: object) -> Fraction:
-    """``30``, ``"29.97"``, ``"30000/1001"`` or a Fraction -> an exact positive Fraction.
-
-    ``29.97``/``23.976``/``59.94`` are read as the NTSC rationals they stand for.
-    """
-    ntsc = {"29.97": Fraction(30000, 1001), "23.976": Fraction(24000, 1001),
-            "59.94": Fraction(60000, 1001), "119.88": Fraction(120000, 1001)}
-    try:
-        if isinstance(value, Fraction):
-            fps = value
-        elif isinstance(value, float):
-            fps = ntsc.get(f"{value:.3f}".rstrip("0").rstrip("."), None) or Fraction(value).limit_denominator(1001)
-        else:
-            text = str(value).strip()
-            fps = ntsc[text] if text in ntsc else Fraction(text).limit_denominator(1001)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise InvalidOptionError("fps", value, hint="a positive number such as 30, 29.97 or 30000/1001") from None
-    if not 1 <= fps <= 240:  # the documented range; 0.001 fps would be one frame a quarter-hour
-        raise InvalidOptionError("fps", value, hint="between 1 and 240")
-    return fps
-
-
-def section_prompt_value(text: str) -> dict[str, str]:
-    """One ``--section-prompt`` or form value: ``chorus="dancing in the rain"``, or a JSON
-    object ``{"chorus": "...", "verse": "..."}``."""
-    text = text.strip()
-    if text.startswith("{"):
-        import json
-
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError(text) from None
-        if not isinstance(value, dict):
-            raise ValueError(text)
-        return value
-    return parse_section_prompts([text])
-
-
-def parse_section_prompts(items: list[Any] | tuple[Any, ...]) -> dict[str, str]:
-    """``['chorus=dancing in the rain', {...}, ...]`` -> ``{"chorus": "dancing in the rain"}``."""
-    out: dict[str, str] = {}
-    for item in items:
-        if isinstance(item, dict):
-            out.update(item)
-            continue
-        key, sep, value = str(item).partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidOptionError("section-prompt", item,
-                                     hint='SECTION="text", e.g. chorus="dancing in the rain"')
-        out[key.strip().lower()] = value
-    return out
-
-
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
-
-def _env_flag(name: str) -> bool | None:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    text = raw.strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise InvalidOptionError(name, raw, ["1", "0"])
-
-
-# What each profile sets; anything passed explicitly wins.
-_CPU = dict(width=1280, height=720, keyframe_width=768, keyframe_height=432, steps=20,
-            guidance_scale=6.0, motion="kenburns", device="cpu", dtype="float32")
-_PROFILES: dict[Profile, dict[str, Any]] = {
-    Profile.CPU: _CPU,
-    # SDXL base + SDXL-Lightning's 4-step LoRA (no CFG) + TAESDXL: ~10x less compute per
-    # keyframe than 20 CFG steps and the full VAE, at a quality that holds up
-    Profile.CPU_FAST: dict(_CPU, few_step="lightning", steps=FEW_STEP_PRESETS["lightning"]["steps"],
-                           guidance_scale=FEW_STEP_PRESETS["lightning"]["guidance_scale"],
-                           tiny_vae=DEFAULT_TINY_VAE),
-    Profile.GPU: dict(width=1920, height=1080, keyframe_width=1344, keyframe_height=768,
-                      steps=30, guidance_scale=6.0, motion="auto", device="cuda",
-                      dtype="float16"),
-}
 
 
 @dataclass
@@ -291,13 +123,13 @@ class RenderConfig:
     batch_size: int = option(1, type=integer, help="keyframes per diffusion call")
     images: Path | None = option(None, type=Path,
                                  help="folder of your pictures (with --keyframes images)")
-    image_order: str = option("order", choices=("order", "energy"),
+    image_order: str = option("order", choices=IMAGE_ORDERS,
                               help="assign pictures in name order or by brightness to fit "
                                    "the energy")
     init_images: Path | None = option(None, type=Path,
                                       help="restyle these pictures with SDXL img2img")
     strength: float = option(0.5, type=float, help="img2img strength, 0..1 (default 0.5)")
-    overlap: str = option("auto", choices=("auto", "on", "off"),
+    overlap: str = option("auto", choices=OVERLAP_MODES,
                           help="make keyframes for later shots while earlier ones are "
                                "encoded: auto (for pictures, or keyframes on a GPU with Ken "
                                "Burns motion), on, off")
@@ -411,16 +243,12 @@ class RenderConfig:
                 raise InvalidOptionError(name, v, hint="an even number of pixels from 16 to 8192")
         if not isinstance(self.steps, int) or not 1 <= self.steps <= 200:
             raise InvalidOptionError("steps", self.steps, hint="an integer from 1 to 200")
-        if self.aspect is not None:
-            self._reframe(str(self.aspect))
-        if self.cache_dir is not None:
-            self.cache_dir = Path(self.cache_dir)
+        if self.aspect is not None:  # the cover crop does the rest: no letterbox
+            (self.aspect, self.width, self.height, self.keyframe_width,
+             self.keyframe_height) = reframe(str(self.aspect), self.width, self.height,
+                                             self.keyframe_width, self.keyframe_height)
         if self.few_step is not None and self.few_step not in FEW_STEP_PRESETS:
             raise InvalidOptionError("few-step", self.few_step, list(FEW_STEP_PRESETS))
-        if self.overlap not in ("auto", "on", "off"):
-            raise InvalidOptionError("overlap", self.overlap, ["auto", "on", "off"])
-        if self.image_order not in ("order", "energy"):
-            raise InvalidOptionError("image-order", self.image_order, ["order", "energy"])
         if not 0.0 < float(self.strength) <= 1.0:
             raise InvalidOptionError("strength", self.strength, hint="a number in (0, 1]")
         if not 0.0 < float(self.refiner_fraction) < 1.0:
@@ -431,11 +259,12 @@ class RenderConfig:
         if self.time_budget is not None and not float(self.time_budget) > 0:
             raise InvalidOptionError("time-budget", self.time_budget,
                                      hint="a positive number of minutes")
-        if self.transition not in TRANSITIONS:
-            raise InvalidOptionError("transition", self.transition, list(TRANSITIONS))
-        if self.executor not in ("local", "ray"):
-            raise InvalidOptionError("executor", self.executor, ["local", "ray"])
-        for name in ("images", "init_images"):
+        for name, allowed in (("overlap", OVERLAP_MODES), ("image_order", IMAGE_ORDERS),
+                              ("transition", TRANSITIONS), ("executor", EXECUTORS)):
+            if getattr(self, name) not in allowed:
+                raise InvalidOptionError(name.replace("_", "-"), getattr(self, name),
+                                         list(allowed))
+        for name in ("cache_dir", "images", "init_images"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, Path(v))
@@ -503,30 +332,6 @@ class RenderConfig:
         self.pulse = unit("pulse", self.pulse)
         self.grade = unit("grade", self.grade)
 
-    def _reframe(self, aspect: str) -> None:
-        """Apply ``aspect`` ("W:H"): the output keeps its short side, the keyframes their
-        area, both take the new shape. The cover crop does the rest: no letterbox."""
-        try:
-            a, b = (int(x) for x in aspect.replace("/", ":").split(":"))
-            if a <= 0 or b <= 0 or max(a / b, b / a) > 4:
-                raise ValueError(aspect)
-        except ValueError:
-            raise InvalidOptionError("aspect", aspect,
-                                     hint="W:H such as 16:9, 9:16, 1:1 or 4:5") from None
-        self.aspect = f"{a}:{b}"
-        short = min(self.width, self.height)
-        if a >= b:
-            self.width, self.height = _even(short * a / b), short
-        else:
-            self.width, self.height = short, _even(short * b / a)
-        area = self.keyframe_width * self.keyframe_height
-        kw = (area * a / b) ** 0.5
-        self.keyframe_width = max(64, int(round(kw / 8)) * 8)
-        self.keyframe_height = max(64, int(round(kw * b / a / 8)) * 8)
-        for name in ("width", "height"):
-            if getattr(self, name) > 8192:
-                raise InvalidOptionError("aspect", aspect, hint=f"makes the {name} over 8192")
-
     @classmethod
     def create(cls, profile: str | Profile | None = None, **overrides: Any) -> RenderConfig:
         """A config for ``profile`` with environment defaults, then ``overrides``.
@@ -535,35 +340,13 @@ class RenderConfig:
         cpu. ``MUSICVID_SDXL_MODEL`` / ``MUSICVID_SVD_MODEL`` choose the models and
         ``MUSICVID_CACHE_DIR`` the cache. ``None`` overrides are ignored.
         """
-        if profile is None:
-            cpu_only = _env_flag("SOTA_CPU_ONLY")
-            profile = Profile.GPU if cpu_only is False else Profile.CPU
-        prof = Profile.parse(profile)
-        values: dict[str, Any] = dict(_PROFILES[prof], profile=prof)
-        values.update(env_values())
-        if values.get("ray_address") and "MUSICVID_EXECUTOR" not in os.environ:
-            values["executor"] = "ray"  # a Ray address alone means: run on that cluster
+        values = base_values(profile)
         known = {f.name for f in dataclasses.fields(cls)}
         for key in overrides:
             if key not in known:
                 raise InvalidOptionError("option", key, sorted(known))
         given = {k: v for k, v in overrides.items() if v is not None}
-        few = given.get("few_step")
-        if few is not None:
-            preset = FEW_STEP_PRESETS.get(str(few))
-            if preset is None:
-                raise InvalidOptionError("few-step", few, list(FEW_STEP_PRESETS))
-            values["steps"] = preset["steps"]
-            values["guidance_scale"] = preset["guidance_scale"]
-        if values.get("profile") is Profile.GPU:
-            values.setdefault("batch_size", 4)
-        if given.get("images") is not None and given.get("keyframes") is None:
-            values["keyframes"] = "images"  # --images DIR alone means a photo video
-        if (given.get("image_model") or values.get("image_model")) and \
-                given.get("keyframes") is None and given.get("images") is None:
-            values["keyframes"] = "t2i"  # --image-model alone means: keyframes from that model
-        if given.get("video_model") and given.get("motion") is None:
-            values["motion"] = "i2v"  # --video-model alone means: motion from that model
+        implied_values(values, given)
         values.update(given)
         return cls(**values)
 
