@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -58,6 +57,7 @@ from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..stages import MotionGeneratorBase
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
+from ._model_cache import MAX_LOADED, cached_load, place
 from .kenburns_motion import (
     PULSE_GAIN,
     PULSE_ZOOM,
@@ -77,7 +77,6 @@ log = logging.getLogger(__name__)
 
 _PIPELINES: OrderedDict[tuple[str, str, str, str], Any] = OrderedDict()
 _LOCK = threading.Lock()
-MAX_LOADED = int(os.environ.get("MUSICVID_MAX_LOADED_PIPELINES", "1"))
 MAX_AREA = 1024 * 576  # what SVD was trained at
 
 
@@ -160,54 +159,40 @@ def _has_fp16_files(model: str) -> bool:
 def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") -> Any:
     """Load (once per process, LRU) a ``StableVideoDiffusionPipeline`` from an id or folder."""
     torch = require_torch("motion", "svd")
-    diffusers = require_diffusers("motion", "svd")
     device = resolve_device(device)
     dtype = torch_dtype(dtype_name, device)
     if not device.startswith("cuda"):
         offload = "none"
     key = (model, device, str(dtype), offload)
-    with _LOCK:
-        if key in _PIPELINES:
-            _PIPELINES.move_to_end(key)
-            return _PIPELINES[key]
-        # make room first, so the old pipeline is gone before the new one takes memory
-        evicted = False
-        while _PIPELINES and len(_PIPELINES) >= MAX_LOADED:
-            _PIPELINES.popitem(last=False)
-            evicted = True
-        if evicted and torch.cuda.is_available():
-            import gc
+    return cached_load(_PIPELINES, _LOCK, key, lambda: _load_uncached(
+        model, device, dtype, offload), most=MAX_LOADED, torch=torch)
 
-            gc.collect()
-            torch.cuda.empty_cache()
-        t0 = time.perf_counter()
-        kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
-        if dtype == torch.float16 and _has_fp16_files(model):
-            kwargs["variant"] = "fp16"
+
+def _load_uncached(model: str, device: str, dtype: Any, offload: str) -> Any:
+    torch = require_torch("motion", "svd")
+    diffusers = require_diffusers("motion", "svd")
+    t0 = time.perf_counter()
+    kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
+    if dtype == torch.float16 and _has_fp16_files(model):
+        kwargs["variant"] = "fp16"
+    try:
         try:
-            try:
-                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
-            except (OSError, ValueError) as exc:
-                if "variant" not in kwargs or "variant" not in str(exc).lower():
-                    raise
-                kwargs.pop("variant")
-                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
-        except Exception as exc:  # hub, file system and config errors all land here
-            from .sdxl_keyframes import model_load_error
+            pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+        except (OSError, ValueError) as exc:
+            if "variant" not in kwargs or "variant" not in str(exc).lower():
+                raise
+            kwargs.pop("variant")
+            pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+    except Exception as exc:  # hub, file system and config errors all land here
+        from .sdxl_keyframes import model_load_error
 
-            raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL", exc,
-                                   gated=model == DEFAULT_SVD_MODEL) from exc
-        pipe.set_progress_bar_config(disable=True)
-        if offload == "model":
-            pipe.enable_model_cpu_offload()
-        elif offload == "sequential":
-            pipe.enable_sequential_cpu_offload()
-        else:
-            pipe.to(device)
-        _PIPELINES[key] = pipe
-        log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
-                 offload, time.perf_counter() - t0)
-        return pipe
+        raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL", exc,
+                               gated=model == DEFAULT_SVD_MODEL) from exc
+    pipe.set_progress_bar_config(disable=True)
+    place(pipe, device, offload)
+    log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
+             offload, time.perf_counter() - t0)
+    return pipe
 
 
 def cuda_memory(torch: Any) -> tuple[float, float]:
