@@ -221,6 +221,15 @@ def plan_segments(n_out: int, video_fps: float, native_fps: float, clip_frames: 
     return SegmentPlan(tuple(lengths), positions, stretch, native_fps)
 
 
+def _replanned(plan: SegmentPlan, total: int, n_out: int, video_fps: float,
+               native_fps: float) -> SegmentPlan:
+    ratio = native_fps / video_fps
+    need = (n_out - 1) * ratio + 1
+    stretch = max(1.0, (need - 1) / max(1, total - 1)) if n_out > 1 else 1.0
+    return SegmentPlan(plan.lengths, tuple(min(total - 1.0, i * ratio / stretch)
+                                           for i in range(n_out)), stretch, native_fps)
+
+
 def motion_words(energy: float) -> str:
     """Camera and subject motion words for a shot of ``energy`` (0..1)."""
     if energy < 0.33:

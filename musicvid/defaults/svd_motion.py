@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._options import (
     non_negative_float,
+    non_negative_int,
     option_table,
     parse_bool,
     positive_int,
@@ -50,7 +51,7 @@ from .._options import (
     stage_options,
 )
 from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
-from .._video import cover_resize, cover_resize_array, scale_brightness
+from .._video import cover_resize
 from ..config import DEFAULT_SVD_MODEL
 from ..errors import RenderCancelled
 from ..hookspecs import hookimpl
@@ -59,14 +60,13 @@ from ..stages import MotionGeneratorBase
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
 from ._model_cache import MAX_LOADED, cached_load, place
 from .kenburns_motion import (
-    PULSE_GAIN,
-    PULSE_ZOOM,
     KenBurnsMotion,
     KenBurnsRenderer,
     choose_backend,
     kenburns_path,
     pulse_envelope,
 )
+from .retime import pulsed, retimed_frames, time_warp
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -78,13 +78,6 @@ log = logging.getLogger(__name__)
 _PIPELINES: OrderedDict[tuple[str, str, str, str], Any] = OrderedDict()
 _LOCK = threading.Lock()
 MAX_AREA = 1024 * 576  # what SVD was trained at
-
-
-def _positive_or_zero_int(value: object) -> int:
-    v = int(str(value), 10)
-    if v < 0:
-        raise ValueError(value)
-    return v
 
 
 def _byte(value: object) -> int:
@@ -100,12 +93,12 @@ class SVDOptions:
     are made (memory, time), not what they are, and stay out of the cache keys."""
 
     steps: int = stage_option(25, positive_int, "a positive integer", help="diffusion steps")
-    frames: int = stage_option(0, _positive_or_zero_int,
+    frames: int = stage_option(0, non_negative_int,
                                "a positive integer (0: the model's default)")
     fps: int = stage_option(7, positive_int, "a positive integer")
-    width: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
-    height: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
-    decode_chunk_size: int = stage_option(0, _positive_or_zero_int,
+    width: int = stage_option(0, non_negative_int, "a multiple of 8 (0: automatic)")
+    height: int = stage_option(0, non_negative_int, "a multiple of 8 (0: automatic)")
+    decode_chunk_size: int = stage_option(0, non_negative_int,
                                           "a positive integer (0: automatic)", key=False)
     offload: str = stage_option("auto", choices=("auto", "none", "model", "sequential"),
                                 key=False)
@@ -133,20 +126,6 @@ def svd_size(width: int, height: int, max_area: int = MAX_AREA) -> tuple[int, in
     gh = gw * height / width
     m = 64 if min(gw, gh) >= 256 else 8
     return max(m, int(round(gw / m)) * m), max(m, int(round(gh / m)) * m)
-
-
-def time_warp(n_src: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each of ``n_out`` frames, the two source frames to blend and the weight of the
-    second: the ``n_src`` frames spread evenly over ``n_out`` (first to first, last to last)."""
-    import numpy as np
-
-    if n_out == 1 or n_src == 1:
-        z = np.zeros(n_out, dtype=np.int64)
-        return z, z, np.zeros(n_out)
-    pos = np.arange(n_out) * (n_src - 1) / (n_out - 1)
-    i0 = np.minimum(np.floor(pos).astype(np.int64), n_src - 1)
-    i1 = np.minimum(i0 + 1, n_src - 1)
-    return i0, i1, pos - i0
 
 
 def _has_fp16_files(model: str) -> bool:
@@ -321,7 +300,6 @@ class SVDMotion(MotionGeneratorBase):
                          storyboard: Storyboard, analysis: Analysis, ctx: StageContext) -> Clip:
         """The shot's clip from generated frames: time-warped, resized, pulsed, and (for a
         long shot with the hybrid on) continued as Ken Burns from the last frame."""
-        import cv2
         import numpy as np
 
         opts = svd_options(ctx)
@@ -333,25 +311,14 @@ class SVDMotion(MotionGeneratorBase):
         if opts["hybrid"] and n_out > opts["hybrid_after"] * natural:
             n_svd = natural
         pulse = pulse_envelope(shot, analysis, fps)
-        i0, i1, wt = time_warp(len(generated), n_svd)
+        warp = time_warp(len(generated), n_svd)
         backend, device = choose_backend(ctx)
 
         def frames() -> Iterator[np.ndarray]:
             last = None
-            for i in range(n_svd):
-                a = generated[i0[i]]
-                frame = a if wt[i] < 1e-6 else cv2.addWeighted(a, 1 - wt[i], generated[i1[i]],
-                                                                 float(wt[i]), 0.0)
-                frame = cover_resize_array(frame, w, h)
+            for i, frame in enumerate(retimed_frames(generated, warp, w, h)):
                 last = frame
-                p = float(pulse[i])
-                if p > 1e-3:
-                    z = 1.0 + PULSE_ZOOM * p
-                    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, z)
-                    frame = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
-                                           borderMode=cv2.BORDER_REFLECT)
-                    frame = scale_brightness(frame, 1.0 + PULSE_GAIN * p, "rgb")
-                yield frame
+                yield pulsed(frame, float(pulse[i]))
             if n_svd == n_out:
                 return
             # the hybrid: a Ken Burns move that starts exactly on the last SVD frame

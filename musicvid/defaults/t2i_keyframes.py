@@ -27,8 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .._options import stage_option
-from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
+from .._options import non_negative_float, non_negative_int, stage_option
+from .._torch import (
+    dtype_kwargs,
+    is_out_of_memory,
+    require_diffusers,
+    require_torch,
+    resolve_device,
+    torch_dtype,
+)
 from ..config import RenderConfig
 from ..errors import InvalidOptionError, ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
@@ -169,33 +176,15 @@ def _load_uncached(model: str, family: ImageFamily, device: str, dtype: Any,
     return pipe
 
 
-def _zero_or_positive(value: object) -> int:
-    v = int(str(value), 10)
-    if v < 0:
-        raise ValueError(value)
-    return v
-
-
-def _guidance(value: object) -> float:
-    v = float(str(value))
-    if not v >= 0:
-        raise ValueError(value)
-    return v
-
-
 @dataclass(frozen=True)
 class T2IOptions:
     """``--option t2i_steps=4`` ..."""
 
-    steps: int = stage_option(0, _zero_or_positive, "a positive integer (0: the family's)")
-    guidance: float = stage_option(-1.0, _guidance, "a number >= 0 (default: the family's)")
-    max_sequence_length: int = stage_option(0, _zero_or_positive,
+    steps: int = stage_option(0, non_negative_int, "a positive integer (0: the family's)")
+    guidance: float = stage_option(-1.0, non_negative_float,
+                                   "a number >= 0 (default: the family's)")
+    max_sequence_length: int = stage_option(0, non_negative_int,
                                             "tokens (0: the family's)")
-
-
-def _is_oom(torch: Any, exc: BaseException) -> bool:
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
 class T2IKeyframes(KeyframeGeneratorBase):
@@ -289,7 +278,7 @@ class T2IKeyframes(KeyframeGeneratorBase):
         except RenderCancelled:
             raise
         except Exception as exc:
-            if not (_is_oom(torch, exc) and torch.cuda.is_available()):
+            if not (is_out_of_memory(torch, exc) and torch.cuda.is_available()):
                 raise
             log.warning("out of GPU memory for %d keyframes; retrying with CPU offload, one "
                         "at a time", len(shots))
@@ -299,7 +288,7 @@ class T2IKeyframes(KeyframeGeneratorBase):
             try:
                 return [im for s in shots for im in self._run(pipe, [s], ctx)]
             except Exception as exc2:
-                if _is_oom(torch, exc2):
+                if is_out_of_memory(torch, exc2):
                     raise MusicVidError(
                         f"out of GPU memory even with CPU offload for {fam.label}: lower "
                         "--keyframe-width/--keyframe-height or use a smaller model",
