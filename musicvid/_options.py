@@ -74,6 +74,14 @@ def positive_int(value: object) -> int:
     return v
 
 
+def non_negative_int(value: object) -> int:
+    """An integer >= 0 (0 usually means "the default's")."""
+    v = int(str(value), 10) if not isinstance(value, int) or isinstance(value, bool) else value
+    if v < 0:
+        raise ValueError(value)
+    return v
+
+
 def non_negative_float(value: object) -> float:
     v = float(value)  # type: ignore[arg-type]
     if not v >= 0:
