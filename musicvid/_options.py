@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from .errors import InvalidOptionError
 
-__all__ = ["Opt", "option_table", "parse_bool", "parse_stage_options", "stage_option",
-           "stage_options"]
+__all__ = ["Opt", "config_option", "option_table", "parse_bool", "parse_stage_options",
+           "stage_option", "stage_options"]
 
 T = TypeVar("T")
 
@@ -74,6 +74,14 @@ def positive_int(value: object) -> int:
     return v
 
 
+def non_negative_int(value: object) -> int:
+    """An integer >= 0 (0 usually means "the default's")."""
+    v = int(str(value), 10) if not isinstance(value, int) or isinstance(value, bool) else value
+    if v < 0:
+        raise ValueError(value)
+    return v
+
+
 def non_negative_float(value: object) -> float:
     v = float(value)  # type: ignore[arg-type]
     if not v >= 0:
@@ -118,6 +126,55 @@ def option_table(cls: type) -> dict[str, Opt]:
     return out
 
 
-def parse_stage_options(options: Mapping[str, Any], prefix: str, cls: type[T]) -> T:
-    """The ``prefix_*`` entries of ``options`` as an instance of the dataclass ``cls``."""
-    return cls(**stage_options(options, prefix, option_table(cls)))
+def config_option(config_field: str, *, key: bool = True, help: str = "") -> Any:
+    """A field of a stage's ``Options`` whose value is a :class:`RenderConfig` field.
+
+    The setting belongs to the stage (it is typed there, listed by ``musicvid plugins
+    --options`` and enters the stage's cache key like any option), while the config field
+    and its flag and environment variable stay as aliases: ``--option sdxl_steps=30`` and
+    ``--steps 30`` set the same thing; given both, the ``--option`` wins. A given value is
+    parsed like the flag's and checked by ``RenderConfig``'s own rules."""
+    spec = Opt(None, lambda v: _config_spec(config_field).parse(v), "", None)
+    return field(default=None, metadata={"musicvid_stage_option": spec, "help": help,
+                                         "key": key, "config_field": config_field})
+
+
+def _config_spec(name: str) -> Any:
+    from .options import iter_options
+
+    for spec in iter_options():
+        if spec.name == name:
+            return spec
+    raise LookupError(f"RenderConfig has no option {name!r}")  # a stage's own bug
+
+
+def config_fields(cls: type) -> dict[str, str]:
+    """``{option: RenderConfig field}`` of the :func:`config_option` fields of ``cls``."""
+    return {f.name: f.metadata["config_field"] for f in fields(cls)
+            if "config_field" in f.metadata}
+
+
+def parse_stage_options(options: Mapping[str, Any], prefix: str, cls: type[T],
+                        config: Any = None) -> T:
+    """The ``prefix_*`` entries of ``options`` as an instance of the dataclass ``cls``;
+    :func:`config_option` fields are read from ``config`` unless given."""
+    values = stage_options(options, prefix, option_table(cls))
+    aliases = config_fields(cls)
+    if aliases and config is not None:
+        given = {aliases[n]: values[n] for n in aliases
+                 if options.get(f"{prefix}_{n}") is not None}
+        if given:
+            import dataclasses
+
+            try:
+                config = dataclasses.replace(config, **given)  # RenderConfig's checks
+            except InvalidOptionError as exc:
+                key = next((f"{prefix}_{n}" for n, f in aliases.items()
+                            if f.replace("_", "-") == exc.option.replace("_", "-")), None)
+                if key is None:
+                    raise
+                raise InvalidOptionError(key, exc.value, exc.valid, hint=exc.hint) from None
+        for name, config_field in aliases.items():
+            values[name] = getattr(config, config_field)
+    return cls(**values)
+

@@ -36,6 +36,12 @@ def require_diffusers(stage: str | None = None, plugin: str | None = None) -> An
     return diffusers
 
 
+def is_out_of_memory(torch: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` is the GPU (or another device) running out of memory."""
+    oom = getattr(torch.cuda, "OutOfMemoryError", None) or getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+
+
 def resolve_device(requested: str) -> str:
     """``cuda`` when asked for and present (else ``mps``/``cpu``), otherwise ``requested``."""
     torch = require_torch()

@@ -176,17 +176,29 @@ def _stage_option_rows(factory: Any) -> list[dict[str, Any]]:
     import dataclasses
 
     from ._options import option_table
+    from .config import RenderConfig
+    from .options import iter_options
 
     groups = getattr(factory, "option_groups", None)
     rows = []
     for prefix, cls in (groups() if callable(groups) and isinstance(factory, type) else {}).items():
         table = option_table(cls)
         for f in dataclasses.fields(cls):
-            opt = table[f.name]
-            rows.append({"key": f"{prefix}_{f.name}", "default": opt.default,
-                         "choices": list(opt.choices) if opt.choices else None,
-                         "help": f.metadata.get("help") or opt.hint})
+            opt, alias = table[f.name], f.metadata.get("config_field")
+            row = {"key": f"{prefix}_{f.name}", "default": opt.default,
+                   "choices": list(opt.choices) if opt.choices else None,
+                   "help": f.metadata.get("help") or opt.hint}
+            if alias:  # a RenderConfig field: its default, choices and flag
+                spec = next(s for s in iter_options() if s.name == alias)
+                row.update(default=_jsonable(RenderConfig.__dataclass_fields__[alias].default),
+                           choices=spec.choice_list(), help=row["help"] or spec.help)
+                row["help"] += f" (same as {spec.cli_flag})" if spec.cli else ""
+            rows.append(row)
     return rows
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

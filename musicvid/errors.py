@@ -91,6 +91,7 @@ class InvalidOptionError(MusicVidError, ValueError):
         self.option = option
         self.value = value
         self.valid = list(valid) if valid is not None else None
+        self.hint = hint
         msg = f"invalid {option}: {value!r}"
         if self.valid is not None:
             msg += f"; valid values: {', '.join(self.valid)}"

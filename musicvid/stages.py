@@ -66,7 +66,8 @@ class Stage:
     def options(self, ctx: StageContext, prefix: str | None = None) -> Any:
         """This render's options of group ``prefix`` (default: the stage's name), typed."""
         prefix = prefix or next(iter(self.option_groups()))
-        return parse_stage_options(ctx.config.options, prefix, self.option_groups()[prefix])
+        return parse_stage_options(ctx.config.options, prefix, self.option_groups()[prefix],
+                                   ctx.config)
 
     def preflight(self, ctx: StageContext) -> None:
         """Fail fast, before any work (missing extra, bad option). Default: parse the
@@ -140,7 +141,7 @@ def stage_options_key(stage: Any, ctx: StageContext) -> dict[str, Any]:
     """The stage's parsed options, JSON-ready, by group (validates them)."""
     out: dict[str, Any] = {}
     for prefix, cls in option_groups(stage).items():
-        parsed: Any = parse_stage_options(ctx.config.options, prefix, cls)
+        parsed: Any = parse_stage_options(ctx.config.options, prefix, cls, ctx.config)
         keyed = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(cls)
                  if f.metadata.get("key", True)}
         if keyed:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError"]
+from starlette.responses import JSONResponse
+
+__all__ = ["ApiError", "error_response"]
 
 
 class ApiError(Exception):
@@ -22,3 +24,8 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, **self.details}
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    """The JSON response of ``err``, with its status and headers."""
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)

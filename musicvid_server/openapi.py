@@ -1,8 +1,9 @@
 """The OpenAPI 3.0 description of the server, served as JSON at ``/openapi.json``.
 
-Written out by hand (every endpoint, parameter, response and error), with the genre /
-style / palette vocabularies taken from :mod:`musicvid.config`, so the schema and the
-validation can never disagree. A test checks that every route is described.
+Written out by hand (every endpoint, parameter, response and error); the body schemas
+it refers to are in :mod:`musicvid_server.schemas`, built from :mod:`musicvid.config`
+and :mod:`musicvid.options`, so the schema and the validation can never disagree. A
+test checks that every route is described.
 """
 
 from __future__ import annotations
@@ -10,18 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from musicvid import __version__
-from musicvid.config import MAX_CONCEPT_CHARS, Genre, Palette, Style
-from musicvid.options import form_options, integer
 
-from .direction import MAX_REFERENCE_BYTES, MAX_REFERENCES
+from .schemas import component_schemas, job_option_schemas, ref, upload_form
 from .settings import ServerSettings
 from .store import STATES
 
-__all__ = ["build_openapi"]
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
+__all__ = ["build_openapi", "job_option_schemas"]
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -29,11 +24,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
-def _nullable(type_: str, **kw: Any) -> dict[str, Any]:
-    return {"type": type_, "nullable": True, **kw}
+    return _json(ref("Error"), description)
 
 
 JOB_ID_PARAM = {
@@ -55,169 +46,64 @@ TOKEN_PARAM = {
     "schema": {"type": "string"},
 }
 
-CROSS_ORIGIN = {"description": "sent by a page on another origin (cross-site request "
-                               "forgery protection)",
-                "content": {"application/json": {"schema": {"$ref":
-                                                            "#/components/schemas/Error"}}}}
-
-
-def job_option_schemas() -> dict[str, Any]:
-    """The form fields of the per-job options, from the option schema."""
-    out: dict[str, Any] = {}
-    for name, spec in form_options().items():
-        choices = spec.choice_list()
-        if choices is not None:
-            schema: dict[str, Any] = {"type": "string", "enum": choices}
-        elif spec.type is integer:
-            schema = {"type": "integer"}
-        elif spec.type is float:
-            schema = {"type": "number"}
-        else:
-            schema = {"type": "string"}
-        schema["description"] = spec.help
-        if name == "seed":
-            schema.update(minimum=0, maximum=2**32 - 1,
-                          description=f"{spec.help}; random when left out")
-        out[name] = schema
-    return out
+CROSS_ORIGIN = _error("sent by a page on another origin (cross-site request forgery "
+                      "protection)")
 
 
 def build_openapi(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "musicvid server",
+            "version": __version__,
+            "description": (
+                "Turn a song into a music video. Upload with POST /api/generate/start, "
+                "follow GET /api/generate/status (or /events), fetch GET "
+                "/api/generate/result. Every error is JSON {error, message, ...} except "
+                "400 'Invalid host header' (a Host not in the server's allowed hosts) and "
+                "uvicorn's 503 beyond its connection limit, which are text."),
+            "license": {"name": "Apache-2.0"},
+        },
+        "servers": [{"url": "/"}],
+        "paths": _paths(settings),
+        "security": [{"bearer": []}] if settings.api_key else [],
+        "components": {
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "MUSICVID_API_KEY; required when the server listens beyond "
+                               "localhost. Where headers cannot be set (video, "
+                               "EventSource), use the signed result_url/events_url of the "
+                               "job's status; ?access_token= (RFC 6750) also works but puts "
+                               "the key in URLs."}},
+            "responses": {
+                "Unauthorized": _error("missing or wrong API key (only when the server has "
+                                       "one)"),
+                "InternalError": _error("a bug: the server log has the details"),
+            },
+            "schemas": component_schemas(),
+        },
+    }
+
+
+def _paths(settings: ServerSettings) -> dict[str, Any]:
+    """Every route: its parameters, request body and responses (errors included)."""
     limit_mb = settings.max_upload_bytes / 1024 / 1024
-    job = {
-        "type": "object",
-        "required": ["job_id", "state", "stage", "progress", "message", "eta_s",
-                     "queue_position", "error", "created", "updated"],
-        "properties": {
-            "job_id": {"type": "string", "format": "uuid"},
-            "state": {"type": "string", "enum": list(STATES)},
-            "stage": _nullable("string", description="analyze, plan, keyframes, motion or "
-                                                     "composite while running"),
-            "progress": {"type": "number", "minimum": 0, "maximum": 1},
-            "message": {"type": "string"},
-            "eta_s": _nullable("number", minimum=0,
-                               description="seconds left, estimated while running"),
-            "queue_position": _nullable("integer", minimum=1,
-                                        description="1 = starts next; null unless queued"),
-            "error": _nullable("string", description="why the job failed (state failed)"),
-            "created": {"type": "string", "format": "date-time"},
-            "updated": {"type": "string", "format": "date-time"},
-            "started": _nullable("string", format="date-time"),
-            "finished": _nullable("string", format="date-time"),
-            "attempts": {"type": "integer", "minimum": 0},
-            "genre": {"type": "string", "enum": Genre.values()},
-            "style": {"type": "string", "enum": Style.values()},
-            "palette": {"type": "string", "enum": Palette.values()},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
-            "filename": {"type": "string"},
-            "duration_s": _nullable("number"),
-            "result_url": _nullable("string", description="where to GET the video once "
-                                                          "succeeded (signed with a key)"),
-            "events_url": {"type": "string",
-                           "description": "the job's event stream (signed with a key)"},
-            "result_expired": {"type": "boolean"},
-            "stats": {"type": "object", "additionalProperties": True},
-        },
-    }
-    error = {
-        "type": "object", "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string", "description": "a machine-readable code"},
-            "message": {"type": "string", "description": "what went wrong and what to do"},
-            "field": {"type": "string"},
-            "valid": {"type": "array", "items": {"type": "string"}},
-            "missing": {"type": "array", "items": {"type": "string"}},
-            "state": {"type": "string", "enum": list(STATES)},
-            "limit_bytes": {"type": "integer"},
-            "line": _nullable("integer", description="the lyrics file's line at fault"),
-        },
-        "additionalProperties": True,
-    }
-    lyric_lines = {
-        "type": "object", "required": ["format", "timed", "lines"],
-        "properties": {
-            "format": {"type": "string", "enum": ["lrc", "srt", "vtt", "text", "transcript"]},
-            "timed": {"type": "boolean", "description": "false: plain text, timed later by "
-                                                         "transcribing the song"},
-            "lines": {"type": "array", "items": {
-                "type": "object", "required": ["text", "start", "end"],
-                "properties": {"text": {"type": "string"},
-                               "start": _nullable("number", minimum=0),
-                               "end": _nullable("number", minimum=0)}}},
-        },
-    }
-    form = {
-        "type": "object",
-        "required": ["audio", "genre", "style", "palette"],
-        "properties": {
-            "audio": {"type": "string", "format": "binary",
-                      "description": "the song: mp3, wav, flac or m4a (checked by decoding "
-                                     f"it, not by its name); at most {limit_mb:g} MB"},
-            **job_option_schemas(),
-            "concept": {"type": "string", "maxLength": MAX_CONCEPT_CHARS,
-                        "description": "your idea (subject, world, story): in every shot's "
-                                       "prompt"},
-            "section_prompts": {"type": "string",
-                                "description": 'what happens in a section: a JSON object of '
-                                               'texts, e.g. {"chorus": "dancing in the '
-                                               'rain"}, or one chorus="..."'},
-            "reference": {"type": "array", "maxItems": MAX_REFERENCES,
-                          "items": {"type": "string", "format": "binary"},
-                          "description": "pictures of the subject to keep recognisable "
-                                         "(IP-Adapter): PNG, JPEG or WebP, checked by "
-                                         "decoding, at most "
-                                         f"{MAX_REFERENCE_BYTES // 1024 // 1024} MB each"},
-            "lyrics": {"type": "string", "format": "binary",
-                       "description": "optional: the song's words, .lrc (with word times "
-                                      "too), .srt, .vtt or plain text (timed by "
-                                      "transcribing the song), UTF-8, at most 256 KB"},
-        },
-        "additionalProperties": False,
-    }
-    shot_view = {
-        "type": "object",
-        "required": ["index", "start", "end", "section", "prompt", "keyframe_url"],
-        "properties": {
-            "index": {"type": "integer", "minimum": 0},
-            "start": {"type": "number", "description": "seconds"},
-            "end": {"type": "number", "description": "seconds"},
-            "section": {"type": "string"},
-            "prompt": {"type": "string"},
-            "keyframe_url": _nullable("string", description="the keyframe's thumbnail once "
-                                                            "it is made"),
-        },
-    }
-    storyboard_schema = {
-        "type": "object",
-        "required": ["job_id", "state", "shots", "keyframes_ready"],
-        "properties": {
-            "job_id": {"type": "string", "format": "uuid"},
-            "state": {"type": "string", "enum": list(STATES)},
-            "fps": {"type": "string"},
-            "frame_count": {"type": "integer"},
-            "keyframes_ready": {"type": "integer", "minimum": 0},
-            "concept": _nullable("string", description="the concept as used in the "
-                                                       "prompts (after any cut)"),
-            "prompt_writer": _nullable("string"),
-            "shots": {"type": "array", "items": shot_view},
-        },
-    }
-    paths: dict[str, Any] = {
+    return {
         "/api/health": {"get": {
             "operationId": "health", "summary": "Liveness check", "security": [],
-            "responses": {"200": _json(_ref("Health"), "the server is up"),
+            "responses": {"200": _json(ref("Health"), "the server is up"),
                           "500": COMMON_ERRORS["500"]}}},
         "/api/options": {"get": {
             "operationId": "options", "summary": "Valid genres, styles, palettes and limits",
             "security": [],
-            "responses": {"200": _json(_ref("Options"), "the choices a request may use"),
+            "responses": {"200": _json(ref("Options"), "the choices a request may use"),
                           "500": COMMON_ERRORS["500"]}}},
         "/api/generate/start": {"post": {
             "operationId": "start", "summary": "Upload a song and queue a video",
             "requestBody": {"required": True,
-                            "content": {"multipart/form-data": {"schema": form}}},
+                            "content": {"multipart/form-data": {"schema": upload_form(settings)}}},
             "responses": {
-                "200": {**_json(_ref("Started"), "queued; poll the status or stream events"),
+                "200": {**_json(ref("Started"), "queued; poll the status or stream events"),
                         "links": {op: {"operationId": op,
                                        "parameters": {"job_id": "$response.body#/job_id"}}
                                   for op in ("status", "events", "result", "cancel",
@@ -241,7 +127,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
         "/api/generate/status": {"get": {
             "operationId": "status", "summary": "A job's state, stage, progress and ETA",
             "parameters": [JOB_ID_PARAM],
-            "responses": {"200": _json(_ref("Job"), "the job"),
+            "responses": {"200": _json(ref("Job"), "the job"),
                           "404": _error("no job with this id"),
                           "422": _error("job_id missing"), **COMMON_ERRORS}}},
         "/api/generate/result": {"get": {
@@ -278,7 +164,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "summary": "The job's shots (time, section, prompt, keyframe thumbnail as it is "
                        "made), from planning on, before the render finishes",
             "parameters": [JOB_ID_PARAM],
-            "responses": {"200": _json(_ref("Storyboard"), "the planned shots"),
+            "responses": {"200": _json(ref("Storyboard"), "the planned shots"),
                           "404": _error("no job with this id"),
                           "409": _error("the job is not planned yet (or failed before)"),
                           "422": _error("job_id missing"), **COMMON_ERRORS}}},
@@ -299,8 +185,8 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "operationId": "cancel",
             "summary": "Cancel a queued job, or stop a running one at its next unit of work",
             "parameters": [JOB_ID_PARAM],
-            "responses": {"200": _json(_ref("Job"), "the job in the state it ended in"),
-                          "202": _json(_ref("Job"), "still running: it stops at its next "
+            "responses": {"200": _json(ref("Job"), "the job in the state it ended in"),
+                          "202": _json(ref("Job"), "still running: it stops at its next "
                                                     "unit of work"),
                           "403": CROSS_ORIGIN,
                           "404": _error("no job with this id"),
@@ -318,7 +204,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                             "default": "json"}}],
             "responses": {"200": {"description": "the lines (json), or caption text",
                                   "content": {
-                                      "application/json": {"schema": _ref("Lyrics")},
+                                      "application/json": {"schema": ref("Lyrics")},
                                       "text/vtt": {"schema": {"type": "string"}},
                                       "application/x-subrip": {"schema": {"type": "string"}}}},
                           "404": _error("no job with this id, or its video has no lyrics"),
@@ -346,7 +232,7 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
                 {"name": "state", "in": "query", "required": False,
                  "schema": {"type": "string", "enum": list(STATES)}},
             ],
-            "responses": {"200": _json(_ref("JobList"), "one page"),
+            "responses": {"200": _json(ref("JobList"), "one page"),
                           "422": _error("limit, offset or state out of range"),
                           **COMMON_ERRORS}}},
         "/openapi.json": {"get": {
@@ -360,70 +246,4 @@ def build_openapi(settings: ServerSettings) -> dict[str, Any]:
             "responses": {"200": {"description": "HTML",
                                   "content": {"text/html": {"schema": {"type": "string"}}}},
                           "500": COMMON_ERRORS["500"]}}},
-    }
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "musicvid server",
-            "version": __version__,
-            "description": (
-                "Turn a song into a music video. Upload with POST /api/generate/start, "
-                "follow GET /api/generate/status (or /events), fetch GET "
-                "/api/generate/result. Every error is JSON {error, message, ...} except "
-                "400 'Invalid host header' (a Host not in the server's allowed hosts) and "
-                "uvicorn's 503 beyond its connection limit, which are text."),
-            "license": {"name": "Apache-2.0"},
-        },
-        "servers": [{"url": "/"}],
-        "paths": paths,
-        "security": [{"bearer": []}] if settings.api_key else [],
-        "components": {
-            "securitySchemes": {"bearer": {
-                "type": "http", "scheme": "bearer",
-                "description": "MUSICVID_API_KEY; required when the server listens beyond "
-                               "localhost. Where headers cannot be set (video, "
-                               "EventSource), use the signed result_url/events_url of the "
-                               "job's status; ?access_token= (RFC 6750) also works but puts "
-                               "the key in URLs."}},
-            "responses": {
-                "Unauthorized": _error("missing or wrong API key (only when the server has "
-                                       "one)"),
-                "InternalError": _error("a bug: the server log has the details"),
-            },
-            "schemas": {
-                "Job": job,
-                "Storyboard": storyboard_schema,
-                "Error": error,
-                "Health": {"type": "object", "required": ["status"],
-                           "properties": {"status": {"type": "string", "enum": ["ok"]}}},
-                "Started": {"type": "object", "required": ["job_id"],
-                            "properties": {"job_id": {"type": "string", "format": "uuid"},
-                                           "lyrics": _ref("Lyrics")}},
-                "Lyrics": lyric_lines,
-                "JobList": {"type": "object",
-                            "required": ["jobs", "total", "limit", "offset", "next_offset"],
-                            "properties": {
-                                "jobs": {"type": "array", "items": _ref("Job")},
-                                "total": {"type": "integer", "minimum": 0},
-                                "limit": {"type": "integer"},
-                                "offset": {"type": "integer"},
-                                "next_offset": _nullable("integer")}},
-                "Options": {"type": "object",
-                            "required": ["genre", "style", "palette", "max_upload_bytes"],
-                            "properties": {
-                                "genre": {"type": "array", "items": {"type": "string"}},
-                                "style": {"type": "array", "items": {"type": "string"}},
-                                "palette": {"type": "array", "items": {"type": "string"}},
-                                "captions": {"type": "array", "items": {"type": "string"}},
-                                "max_upload_bytes": {"type": "integer"},
-                                "max_lyrics_bytes": {"type": "integer"},
-                                "min_duration_s": {"type": "number"},
-                                "max_duration_s": {"type": "number"},
-                                "min_sample_rate": {"type": "integer"},
-                                "api_key_required": {"type": "boolean"},
-                                "max_references": {"type": "integer"},
-                                "max_reference_bytes": {"type": "integer"},
-                                "max_concept_chars": {"type": "integer"}}},
-            },
-        },
     }

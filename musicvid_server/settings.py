@@ -41,7 +41,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from musicvid.config import Profile
 from musicvid.errors import InvalidOptionError
@@ -223,35 +223,55 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
                    help="another web origin (https://host[:port]) whose pages may start and "
                         "cancel jobs; repeat for several (env MUSICVID_ALLOWED_ORIGINS)")
     lim = p.add_argument_group("limits")
-    for flag, _env, kind, default, _unit, _field, text in LIMITS:
-        lim.add_argument(flag, type=kind, default=None,
-                         help=f"{text} (env {_env}, default {default:g})")
+    for limit in LIMITS:
+        lim.add_argument(limit.flag, type=limit.kind, default=None,
+                         help=f"{limit.help} (env {limit.env}, default {limit.default:g})")
     m = p.add_argument_group("models: the options of musicvid render, for every job")
     add_options(m, scopes=("model",))  # each job sets its own genre, style, palette, seed
 
 
-# (flag, environment variable, type, default, unit scale to the settings field, field, help)
-LIMITS: tuple[tuple[str, str, type, float, float, str, str], ...] = (
-    ("--max-queued", "MUSICVID_MAX_QUEUED", int, 50, 1, "max_queued",
-     "jobs waiting at once; more are refused with 503"),
-    ("--min-free-mb", "MUSICVID_MIN_FREE_MB", float, 512, MB, "min_free_bytes",
-     "free space to keep in the data directory; uploads are refused (507) below it"),
-    ("--min-sample-rate", "MUSICVID_MIN_SAMPLE_RATE", int, 8000, 1, "min_sample_rate",
-     "lowest accepted sample rate of a song, in Hz"),
-    ("--max-duration-min", "MUSICVID_MAX_DURATION_MIN", float, 30, 60, "max_duration_s",
-     "longest accepted song, in minutes"),
-    ("--max-concurrent-uploads", "MUSICVID_MAX_CONCURRENT_UPLOADS", int, 4, 1,
-     "max_concurrent_uploads", "uploads received at once; more are refused with 503"),
-    ("--upload-min-rate-kb", "MUSICVID_UPLOAD_MIN_RATE_KB", float, 16, 1024,
-     "upload_min_rate", "slowest average upload speed in KiB/s after the grace time (408)"),
-    ("--upload-grace-s", "MUSICVID_UPLOAD_GRACE_S", float, 10, 1, "upload_grace_s",
-     "seconds an upload may take before its speed is checked"),
-    ("--limit-concurrency", "MUSICVID_LIMIT_CONCURRENCY", int, 64, 1, "limit_concurrency",
-     "connections served at once (uvicorn); more are answered 503"),
-    ("--signed-url-ttl-min", "MUSICVID_SIGNED_URL_TTL_MIN", float, 120, 60,
-     "signed_url_ttl_s", "lifetime of the signed video and event links (with an API key)"),
-    ("--cancel-wait-s", "MUSICVID_CANCEL_WAIT_S", float, 5, 1, "cancel_wait_s",
-     "how long a cancel waits for a running job to stop before answering 202"),
+class Limit(NamedTuple):
+    """A numeric limit: the option ``flag`` and the variable ``MUSICVID_<FLAG>`` (named
+    after it) set the settings ``field``, given in the option's unit (``scale`` of them
+    make one of the field's: MB -> bytes, minutes -> seconds)."""
+
+    flag: str
+    kind: type
+    default: float
+    field: str
+    help: str
+    scale: float = 1
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "MUSICVID_" + self.dest.upper()
+
+
+LIMITS = (
+    Limit("--max-queued", int, 50, "max_queued",
+          "jobs waiting at once; more are refused with 503"),
+    Limit("--min-free-mb", float, 512, "min_free_bytes",
+          "free space to keep in the data directory; uploads are refused (507) below it", MB),
+    Limit("--min-sample-rate", int, 8000, "min_sample_rate",
+          "lowest accepted sample rate of a song, in Hz"),
+    Limit("--max-duration-min", float, 30, "max_duration_s",
+          "longest accepted song, in minutes", 60),
+    Limit("--max-concurrent-uploads", int, 4, "max_concurrent_uploads",
+          "uploads received at once; more are refused with 503"),
+    Limit("--upload-min-rate-kb", float, 16, "upload_min_rate",
+          "slowest average upload speed in KiB/s after the grace time (408)", 1024),
+    Limit("--upload-grace-s", float, 10, "upload_grace_s",
+          "seconds an upload may take before its speed is checked"),
+    Limit("--limit-concurrency", int, 64, "limit_concurrency",
+          "connections served at once (uvicorn); more are answered 503"),
+    Limit("--signed-url-ttl-min", float, 120, "signed_url_ttl_s",
+          "lifetime of the signed video and event links (with an API key)", 60),
+    Limit("--cancel-wait-s", float, 5, "cancel_wait_s",
+          "how long a cancel waits for a running job to stop before answering 202"),
 )
 
 
@@ -283,10 +303,11 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     ttl_h = _option(args, "result_ttl_hours", "MUSICVID_RESULT_TTL_HOURS", float, 24.0,
                     1 / 60, 24 * 365 * 100)
     limits: dict[str, Any] = {}
-    for flag, env, kind, default, scale, dest, _ in LIMITS:
-        value = _option(args, flag[2:].replace("-", "_"), env, kind, default,
-                        1 if kind is int and dest != "min_free_bytes" else 0)
-        limits[dest] = int(value * scale) if dest == "min_free_bytes" else (
+    for limit in LIMITS:
+        value = _option(args, limit.dest, limit.env, limit.kind, limit.default,
+                        1 if limit.kind is int else 0)
+        scale = limit.scale
+        limits[limit.field] = int(value * scale) if limit.field == "min_free_bytes" else (
             value * scale if scale != 1 else value)
     return ServerSettings(
         data_dir=args.data_dir if args.data_dir is not None else default_data_dir(),

@@ -21,11 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "Job", "JobStore", "parse_job_id"]
+__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "STORE_ERRORS", "Job", "JobStore",
+           "job_dir", "parse_job_id"]
 
 STATES = ("queued", "running", "succeeded", "failed", "canceled")
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("succeeded", "failed", "canceled")
+STORE_ERRORS = (sqlite3.Error, OSError)  # what a database write can raise (a full disk...)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -68,6 +70,14 @@ def parse_job_id(text: object) -> str | None:
         return str(uuid.UUID(text))
     except ValueError:
         return None
+
+
+def job_dir(data_dir: Path, job_id: str) -> Path:
+    """The folder of a job; ``job_id`` must be canonical (see :func:`parse_job_id`)."""
+    canonical = parse_job_id(job_id)
+    if canonical is None or canonical != job_id:
+        raise ValueError(f"not a canonical job id: {job_id!r}")
+    return data_dir / "jobs" / canonical
 
 
 def iso(ts: float | None) -> str | None:

@@ -3,9 +3,11 @@
 - ``workers`` threads (default 1) each run one job at a time. Stage objects are created
   once and shared by all jobs (stages are built to be reused; the SDXL pipeline stays
   loaded between jobs), and with several workers the model calls of one device take
-  turns, so two jobs never drive one diffusers pipeline at once.
-- Progress goes to the store (at most a few writes a second); cancellation is an event
-  the pipeline checks between units of work.
+  turns, so two jobs never drive one diffusers pipeline at once
+  (:mod:`musicvid_server.stagepool`).
+- Progress goes to the store (at most a few writes a second,
+  :mod:`musicvid_server.progress`); cancellation is an event the pipeline checks between
+  units of work.
 - The pipeline tags every stage error with whether a retry can help
   (:func:`musicvid.errors.tagged`): bad input, bad settings or a plugin's bug fail the job
   at once with that message; out of memory, a lost Ray worker, a transient I/O error, the
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,145 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from musicvid import MusicVidError, Pipeline, RenderCancelled, RenderConfig
-from musicvid.pipeline import create_stage
 
+from .progress import PHASES, ProgressTracker  # noqa: F401  (PHASES: re-exported)
 from .settings import ServerSettings
-from .store import Job, JobStore, parse_job_id
+from .stagepool import JobPipeline, StagePool
+from .store import STORE_ERRORS, Job, JobStore, job_dir, parse_job_id
 
 __all__ = ["JobPipeline", "ProgressTracker", "StagePool", "Worker", "job_dir"]
 
 log = logging.getLogger(__name__)
 
-# Share of the whole job each stage stands for: (start, width). Motion frames stream
-# into the encoder, so the composite frame count measures both.
-PHASES: dict[str, tuple[float, float]] = {
-    "analyze": (0.0, 0.05),
-    "plan": (0.05, 0.01),
-    "keyframes": (0.06, 0.64),
-    "motion": (0.70, 0.0),
-    "composite": (0.70, 0.30),
-}
-
-
-STORE_ERRORS = (sqlite3.Error, OSError)  # what a database write can raise (a full disk...)
 RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)  # seconds between tries of a job's final write
-
-
-def job_dir(data_dir: Path, job_id: str) -> Path:
-    """The folder of a job; ``job_id`` must be canonical (see :func:`parse_job_id`)."""
-    canonical = parse_job_id(job_id)
-    if canonical is None or canonical != job_id:
-        raise ValueError(f"not a canonical job id: {job_id!r}")
-    return data_dir / "jobs" / canonical
-
-
-class ProgressTracker:
-    """The pipeline's progress callback -> the job's stage, progress 0..1, message, ETA."""
-
-    def __init__(self, store: JobStore, job_id: str, *, min_interval: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic):
-        self.store = store
-        self.job_id = job_id
-        self.min_interval = min_interval
-        self.clock = clock
-        self.started = clock()
-        self.progress = 0.0
-        self.stage: str | None = None
-        self._last_write = float("-inf")
-        self.failed_writes = 0
-
-    def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
-        start, width = PHASES.get(stage, (self.progress, 0.0))
-        frac = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
-        self.progress = min(0.99, max(self.progress, start + width * frac))
-        text = f"{message} ({done}/{total})" if total > 0 else message
-        now = self.clock()
-        if stage != self.stage or now - self._last_write >= self.min_interval:
-            self.stage = stage
-            self._last_write = now
-            try:
-                self.store.update_progress(self.job_id, stage, self.progress, text,
-                                           self.eta(now))
-            except STORE_ERRORS as exc:  # progress is best effort: keep rendering
-                self.failed_writes += 1
-                if self.failed_writes == 1 or self.failed_writes % 100 == 0:
-                    log.warning("job %s: progress not saved (%d so far): %s", self.job_id,
-                                self.failed_writes, exc)
-
-    def eta(self, now: float | None = None) -> float | None:
-        """Seconds left at the average speed of this attempt so far."""
-        elapsed = (self.clock() if now is None else now) - self.started
-        if self.progress < 0.02 or elapsed <= 0:
-            return None
-        return max(0.0, elapsed * (1.0 - self.progress) / self.progress)
-
-
-class _DeviceLocked:
-    """A stage whose model calls take a per-device lock (for several workers)."""
-
-    def __init__(self, stage: Any, lock: threading.Lock):
-        self._stage = stage
-        self._lock = lock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stage, name)
-
-    def generate(self, shots: Any, ctx: Any) -> Any:
-        with self._lock:
-            return self._stage.generate(shots, ctx)
-
-    def animate(self, *args: Any) -> Any:
-        with self._lock:
-            return self._stage.animate(*args)
-
-    def transcribe(self, audio: Any, ctx: Any) -> Any:
-        with self._lock:
-            return self._stage.transcribe(audio, ctx)
-
-
-class StagePool:
-    """One instance per (kind, stage name), shared by every job of this server."""
-
-    def __init__(self, serialize_models: bool):
-        self.serialize_models = serialize_models
-        self._lock = threading.Lock()
-        self._stages: dict[tuple[str, str, str], Any] = {}
-        self._device_locks: dict[str, threading.Lock] = {}
-
-    def get(self, kind: str, name: str, device: str) -> Any:
-        with self._lock:
-            key = (kind, name, device)
-            if key not in self._stages:
-                stage = create_stage(kind, name, RenderConfig())
-                if self.serialize_models and kind in ("keyframes", "motion", "transcriber"):
-                    lock = self._device_locks.setdefault(device, threading.Lock())
-                    stage = _DeviceLocked(stage, lock)
-                self._stages[key] = stage
-            return self._stages[key]
-
-    def __len__(self) -> int:
-        return len(self._stages)
-
-    def factory(self, kind: str, name: str, config: RenderConfig) -> Any:
-        """A :data:`musicvid.pipeline.StageFactory`: the pooled stage for this config."""
-        return self.get(kind, name, config.device)
-
-
-class JobPipeline(Pipeline):
-    """A pipeline that leaves the job's storyboard and keyframe keys in its folder after
-    planning, for the storyboard view (:mod:`musicvid_server.direction`)."""
-
-    def __init__(self, config: RenderConfig, folder: Path | None = None, **kw: Any):
-        super().__init__(config, **kw)
-        self._folder = folder
-
-    def plan(self, analysis: Any) -> Any:
-        board = super().plan(analysis)
-        if self._folder is not None:
-            from .direction import write_storyboard
-
-            write_storyboard(self._folder, board, self.keyframe_keys(board), self.cache.root)
-        return board
 
 
 class Worker:

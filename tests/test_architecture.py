@@ -174,6 +174,59 @@ def test_a_third_party_stage_gets_typed_options():
         Wobble().preflight(Pipeline(RenderConfig.create(options={"wobble_mode": "x"}))._ctx("m"))
 
 
+
+def test_a_stage_option_can_alias_a_config_field():
+    from musicvid._options import config_option
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        steps: int = config_option("steps")
+        codec: str = config_option("codec", key=False)
+
+    class Painter(MotionGeneratorBase):
+        name = "painter"
+
+        def animate(self, *a):
+            raise AssertionError
+
+    Painter.Options = Options
+
+    def ctx(**kw):
+        return Pipeline(RenderConfig.create(**kw))._ctx("motion")
+
+    assert Painter().options(ctx(steps=12)).steps == 12  # the flag's field
+    assert Painter().options(ctx(steps=12, options={"painter_steps": "30"})).steps == 30
+    assert Painter().options(ctx()).codec == "libx264"
+    # a given value is checked by RenderConfig's own rules, and the error names the key
+    with pytest.raises(InvalidOptionError, match="painter_steps.*1 to 200"):
+        Painter().options(ctx(options={"painter_steps": "0"}))
+    with pytest.raises(InvalidOptionError, match="painter_steps"):
+        Painter().options(ctx(options={"painter_steps": "many"}))
+    # keyed by value, whichever way it was set; key=False stays out
+    from musicvid.stages import stage_options_key
+
+    assert stage_options_key(Painter(), ctx(steps=12)) == {"painter": {"steps": 12}}
+    assert (stage_options_key(Painter(), ctx(options={"painter_steps": "12"}))
+            == stage_options_key(Painter(), ctx(steps=12)))
+
+
+def test_plugins_options_lists_an_aliased_option_with_its_flag():
+    from musicvid._options import config_option
+    from musicvid.cli import _stage_option_rows
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        steps: int = config_option("steps")
+
+    class Painter(MotionGeneratorBase):
+        name = "painter"
+
+    Painter.Options = Options
+    (row,) = _stage_option_rows(Painter)
+    assert row["key"] == "painter_steps"
+    assert row["default"] == RenderConfig.__dataclass_fields__["steps"].default
+    assert "--steps" in row["help"]
+
 # -- cache-key recipes -------------------------------------------------------------------------
 def test_cache_key_recipes_are_pure_and_change_with_each_input():
     stage = stage_parts("sdxl", 2, {}, {"model": "m", "steps": 18})

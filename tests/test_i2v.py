@@ -397,6 +397,39 @@ def test_i2v_module_keeps_one_video_model_loaded(tiny_video_models):
     i2v_motion.forget_pipelines()
 
 
+def test_the_video_model_is_evicted_and_its_memory_freed_before_the_next_loads(monkeypatch):
+    """Like SVD's: the old pipeline is gone (and collected) before the new one loads, so
+    two video models are never resident at once."""
+    import diffusers
+
+    from musicvid.defaults import _model_cache, i2v_models
+
+    events = []
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, model, **kwargs):
+            events.append(("load", model, len(i2v_models._PIPELINES)))
+            return cls()
+
+        def set_progress_bar_config(self, **kw):
+            pass
+
+        def to(self, device):
+            return self
+
+    monkeypatch.setattr(diffusers, "WanImageToVideoPipeline", FakePipeline)
+    monkeypatch.setattr(_model_cache, "free_memory", lambda torch: events.append("freed"))
+    i2v_motion.forget_pipelines()
+    fam = FAMILIES["wan"]
+    first = i2v_motion.load_i2v("model-a", fam, "cpu", "float32")
+    assert i2v_motion.load_i2v("model-a", fam, "cpu", "float32") is first  # cached
+    second = i2v_motion.load_i2v("model-b", fam, "cpu", "float32")
+    assert events == [("load", "model-a", 0), "freed", ("load", "model-b", 0)]
+    assert list(i2v_motion._PIPELINES.values()) == [second]
+    i2v_motion.forget_pipelines()
+
+
 def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
         tiny_video_models, monkeypatch, click, tmp_path):
     from musicvid.plugins import get_plugin_manager, reset_plugin_manager

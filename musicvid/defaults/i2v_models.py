@@ -5,11 +5,9 @@ The motion stage that uses them is :mod:`musicvid.defaults.i2v_motion`.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +17,7 @@ from typing import Any
 
 from .._torch import dtype_kwargs, require_diffusers, require_torch, torch_dtype
 from ..errors import ModelLoadError
+from ._model_cache import MAX_LOADED, cached_load, place, release  # noqa: F401 - MAX_LOADED
 
 __all__ = ["FAMILIES", "Family", "SegmentPlan", "bucket_size", "family_of", "forget_pipelines",
            "load_i2v", "motion_words", "plan_segments", "read_component_config",
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 
 _PIPELINES: OrderedDict[tuple[str, str, str, str], Any] = OrderedDict()
 _LOCK = threading.Lock()
-MAX_LOADED = int(os.environ.get("MUSICVID_MAX_LOADED_PIPELINES", "1"))
 
 WAN_NEGATIVE = ("bright tones, overexposed, static, blurred details, subtitles, worst quality, "
                 "low quality, JPEG artifacts, ugly, deformed, disfigured, still picture, "
@@ -223,6 +221,15 @@ def plan_segments(n_out: int, video_fps: float, native_fps: float, clip_frames: 
     return SegmentPlan(tuple(lengths), positions, stretch, native_fps)
 
 
+def _replanned(plan: SegmentPlan, total: int, n_out: int, video_fps: float,
+               native_fps: float) -> SegmentPlan:
+    ratio = native_fps / video_fps
+    need = (n_out - 1) * ratio + 1
+    stretch = max(1.0, (need - 1) / max(1, total - 1)) if n_out > 1 else 1.0
+    return SegmentPlan(plan.lengths, tuple(min(total - 1.0, i * ratio / stretch)
+                                           for i in range(n_out)), stretch, native_fps)
+
+
 def motion_words(energy: float) -> str:
     """Camera and subject motion words for a shot of ``energy`` (0..1)."""
     if energy < 0.33:
@@ -252,69 +259,49 @@ def forget_pipelines() -> None:
 def release_keyframe_models(torch: Any) -> list[str]:
     """Free the keyframe models (SDXL, t2i) and the SVD pipelines before a video model
     loads; returns what was released."""
-    released = []
-    import importlib
-
-    for modname in ("musicvid.defaults.sdxl_keyframes", "musicvid.defaults.t2i_keyframes",
-                    "musicvid.defaults.svd_motion"):
-        try:
-            mod = importlib.import_module(modname)
-        except ImportError:  # pragma: no cover - a module of this package
-            continue
-        loaded = getattr(mod, "_PIPELINES", None)
-        if loaded:
-            released.append(modname.rsplit(".", 1)[-1])
-            with getattr(mod, "_LOCK", threading.Lock()):
-                loaded.clear()
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return released
+    return release(("musicvid.defaults.sdxl_keyframes", "musicvid.defaults.t2i_keyframes",
+                    "musicvid.defaults.svd_motion"), torch)
 
 
 def load_i2v(model: str, family: Family, device: str, dtype_name: str,
              offload: str = "none", vae_tiling: bool = False) -> Any:
     """Load (once per process, LRU) the family's i2v pipeline from an id or folder."""
     torch = require_torch("motion", "i2v")
-    diffusers = require_diffusers("motion", "i2v")
     dtype = torch_dtype(dtype_name, device)
     if not device.startswith("cuda"):
         offload = "none"
     key = (model, device, str(dtype), offload)
-    with _LOCK:
-        if key in _PIPELINES:
-            _PIPELINES.move_to_end(key)
-            return _PIPELINES[key]
-        while _PIPELINES:
-            _PIPELINES.popitem(last=False)  # one video model at a time: they are large
-        t0 = time.perf_counter()
-        cls = getattr(diffusers, family.pipeline)
-        extra: dict[str, Any] = {}
-        try:
-            if family.vae_float32 and dtype != torch.float32:
-                vae_cls = read_model_index(model).get("vae", [None, None])[1]
-                if vae_cls and hasattr(diffusers, vae_cls):
-                    extra["vae"] = getattr(diffusers, vae_cls).from_pretrained(
-                        model, subfolder="vae", **dtype_kwargs(torch.float32, diffusers))
-            pipe = cls.from_pretrained(model, **dtype_kwargs(dtype, diffusers), **extra)
-        except Exception as exc:  # hub, file system and config errors all land here
-            from .sdxl_keyframes import model_load_error
+    # one video model at a time: they are large
+    return cached_load(_PIPELINES, _LOCK, key, lambda: _load_uncached(
+        model, family, device, dtype, offload, vae_tiling), most=1, torch=torch)
 
-            raise model_load_error(model, family.label, "--video-model",
-                                   "MUSICVID_VIDEO_MODEL", exc) from exc
-        pipe.set_progress_bar_config(disable=True)
-        vae = getattr(pipe, "vae", None)
-        if vae_tiling and vae is not None:
-            for method in ("enable_tiling", "enable_slicing"):
-                if hasattr(vae, method):
-                    getattr(vae, method)()
-        if offload == "model":
-            pipe.enable_model_cpu_offload()
-        elif offload == "sequential":
-            pipe.enable_sequential_cpu_offload()
-        else:
-            pipe.to(device)
-        _PIPELINES[key] = pipe
-        log.info("loaded %s %s on %s (%s, offload %s) in %.1fs", family.label, model, device,
-                 dtype, offload, time.perf_counter() - t0)
-        return pipe
+
+def _load_uncached(model: str, family: Family, device: str, dtype: Any, offload: str,
+                   vae_tiling: bool) -> Any:
+    torch = require_torch("motion", "i2v")
+    diffusers = require_diffusers("motion", "i2v")
+    t0 = time.perf_counter()
+    cls = getattr(diffusers, family.pipeline)
+    extra: dict[str, Any] = {}
+    try:
+        if family.vae_float32 and dtype != torch.float32:
+            vae_cls = read_model_index(model).get("vae", [None, None])[1]
+            if vae_cls and hasattr(diffusers, vae_cls):
+                extra["vae"] = getattr(diffusers, vae_cls).from_pretrained(
+                    model, subfolder="vae", **dtype_kwargs(torch.float32, diffusers))
+        pipe = cls.from_pretrained(model, **dtype_kwargs(dtype, diffusers), **extra)
+    except Exception as exc:  # hub, file system and config errors all land here
+        from .sdxl_keyframes import model_load_error
+
+        raise model_load_error(model, family.label, "--video-model",
+                               "MUSICVID_VIDEO_MODEL", exc) from exc
+    pipe.set_progress_bar_config(disable=True)
+    vae = getattr(pipe, "vae", None)
+    if vae_tiling and vae is not None:
+        for method in ("enable_tiling", "enable_slicing"):
+            if hasattr(vae, method):
+                getattr(vae, method)()
+    place(pipe, device, offload)
+    log.info("loaded %s %s on %s (%s, offload %s) in %.1fs", family.label, model, device,
+             dtype, offload, time.perf_counter() - t0)
+    return pipe

@@ -53,9 +53,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .._options import parse_bool, positive_int, stage_option
-from .._torch import require_diffusers, require_torch, resolve_device
-from .._video import cover_resize, cover_resize_array, scale_brightness
+from .._options import non_negative_float, non_negative_int, parse_bool, positive_int, stage_option
+from .._torch import is_out_of_memory, require_diffusers, require_torch, resolve_device
+from .._video import cover_resize
 from ..errors import ModelLoadError, RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
@@ -69,6 +69,7 @@ from .i2v_models import (  # noqa: F401 - the family table and loaders, re-expor
     Family,
     SegmentPlan,
     _even_multiple,
+    _replanned,
     bucket_size,
     family_of,
     forget_pipelines,
@@ -80,7 +81,9 @@ from .i2v_models import (  # noqa: F401 - the family table and loaders, re-expor
     release_keyframe_models,
     snap_frames,
 )
-from .kenburns_motion import PULSE_GAIN, PULSE_ZOOM, KenBurnsOptions, pulse_envelope
+from .i2v_segment import _ltx_condition, run_segment  # noqa: F401 - the call, re-exported
+from .kenburns_motion import KenBurnsOptions, pulse_envelope
+from .retime import pulsed, retimed_frames, warp_at
 from .svd_motion import SVDMotion, SVDOptions, kenburns_clip
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,20 +93,6 @@ __all__ = ["FAMILIES", "Family", "I2VMotion", "I2VOptions", "SegmentPlan", "fami
            "forget_pipelines", "load_i2v", "motion_words", "plan_segments", "snap_frames"]
 
 log = logging.getLogger(__name__)
-
-def _guidance(value: object) -> float:
-    v = float(str(value))
-    if not v >= 0:
-        raise ValueError(value)
-    return v
-
-
-def _zero_or_positive(value: object) -> int:
-    v = int(str(value), 10)
-    if v < 0:
-        raise ValueError(value)
-    return v
-
 
 def _warp(value: object) -> float:
     v = float(str(value))
@@ -116,12 +105,13 @@ def _warp(value: object) -> float:
 class I2VOptions:
     """``--option i2v_steps=8`` ...; ``key=False`` ones change how, not what, is made."""
 
-    steps: int = stage_option(0, _zero_or_positive, "a positive integer (0: the family's)")
-    guidance: float = stage_option(-1.0, _guidance, "a number >= 0 (default: the family's)")
-    frames: int = stage_option(0, _zero_or_positive, "frames per segment (0: the family's)")
-    fps: int = stage_option(0, _zero_or_positive, "the model's native fps (0: the family's)")
-    width: int = stage_option(0, _zero_or_positive, "pixels (0: the family's bucket)")
-    height: int = stage_option(0, _zero_or_positive, "pixels (0: the family's bucket)")
+    steps: int = stage_option(0, non_negative_int, "a positive integer (0: the family's)")
+    guidance: float = stage_option(-1.0, non_negative_float,
+                                   "a number >= 0 (default: the family's)")
+    frames: int = stage_option(0, non_negative_int, "frames per segment (0: the family's)")
+    fps: int = stage_option(0, non_negative_int, "the model's native fps (0: the family's)")
+    width: int = stage_option(0, non_negative_int, "pixels (0: the family's bucket)")
+    height: int = stage_option(0, non_negative_int, "pixels (0: the family's bucket)")
     max_warp: float = stage_option(1.25, _warp, "a number from 1 to 4, e.g. 1.25")
     max_segments: int = stage_option(8, positive_int, "a positive integer")
     motion_words: bool = stage_option(True, parse_bool, "true or false")
@@ -130,11 +120,6 @@ class I2VOptions:
     vae_tiling: str = stage_option("auto", choices=("auto", "true", "false"), key=False)
     release: str = stage_option("auto", choices=("auto", "always", "never"), key=False)
     fallback: bool = stage_option(True, parse_bool, "true or false", key=False)
-
-
-def _is_oom(torch: Any, exc: BaseException) -> bool:
-    oom = getattr(torch.cuda, "OutOfMemoryError", None) or getattr(torch, "OutOfMemoryError", None)
-    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
 class I2VMotion(MotionGeneratorBase):
@@ -267,9 +252,6 @@ class I2VMotion(MotionGeneratorBase):
                 ctx: StageContext, seed: int, last: Any = None, label: str = "") -> np.ndarray:
         """One segment: ``frames`` frames from the PIL image ``first`` (to ``last`` when
         given), ``(frames, h, w, 3)`` uint8."""
-        import numpy as np
-
-        torch = require_torch("motion", self.name)
         fam: Family = s["family"]
         steps = s["steps"]
 
@@ -280,38 +262,9 @@ class I2VMotion(MotionGeneratorBase):
                          f"shot {shot.index + 1}{label}: {fam.label} step {step + 1}/{steps}")
             return kw
 
-        kwargs: dict[str, Any] = dict(
-            prompt=self.prompt(shot, ctx), negative_prompt=self.negative(shot, fam),
-            height=s["height"], width=s["width"], num_frames=frames,
-            num_inference_steps=steps, guidance_scale=s["guidance"],
-            generator=torch.Generator("cpu").manual_seed(seed), output_type="np",
-            callback_on_step_end=on_step, **fam.call)
-        if s["max_sequence_length"]:
-            kwargs["max_sequence_length"] = int(s["max_sequence_length"])
-        if fam.name == "ltx":
-            kwargs["frame_rate"] = s["fps"]
-        call = pipe
-        if fam.pipeline == "LTXConditionPipeline":  # LTX-Video 0.9.5+: keyframe conditions
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-            kwargs["conditions"] = [LTXVideoCondition(image=first, frame_index=0)] + (
-                [LTXVideoCondition(image=last, frame_index=frames - 1)] if last else [])
-        elif last is None:
-            kwargs["image"] = first
-        elif fam.morph == "last_image":
-            kwargs.update(image=first, last_image=last)
-        elif fam.morph == "conditions":
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-            call = _ltx_condition(pipe)
-            kwargs["conditions"] = [LTXVideoCondition(image=first, frame_index=0),
-                                    LTXVideoCondition(image=last, frame_index=frames - 1)]
-        with torch.inference_mode():
-            out = call(**kwargs)
-        video = np.asarray(out.frames[0])
-        if video.dtype != np.uint8:
-            video = (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        return video
+        return run_segment(pipe, s, first, frames, prompt=self.prompt(shot, ctx),
+                           negative=self.negative(shot, fam), seed=seed, on_step=on_step,
+                           last=last)
 
     def generate(self, keyframe: Keyframe, shot: Shot, storyboard: Storyboard,
                  analysis: Analysis, ctx: StageContext) -> tuple[np.ndarray, SegmentPlan, list[dict[str, Any]]]:
@@ -377,7 +330,7 @@ class I2VMotion(MotionGeneratorBase):
         except RenderCancelled:
             raise
         except Exception as exc:
-            if not (_is_oom(torch, exc) and self.opts(ctx).fallback):
+            if not (is_out_of_memory(torch, exc) and self.opts(ctx).fallback):
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -399,54 +352,17 @@ class I2VMotion(MotionGeneratorBase):
                          storyboard: Storyboard, analysis: Analysis) -> Clip:
         """Exactly the shot's frames: the source retimed along ``plan.positions``, cover-
         resized to the output and pulsed on the beats."""
-        import cv2
-        import numpy as np
-
         w, h = storyboard.width, storyboard.height
-        pos = np.asarray(plan.positions, dtype=np.float64)
-        i0 = np.minimum(np.floor(pos + 1e-9).astype(np.int64), len(source) - 1)
-        i1 = np.minimum(i0 + 1, len(source) - 1)
-        wt = np.clip(pos - i0, 0.0, 1.0)
+        warp = warp_at(plan.positions, len(source))
         pulse = pulse_envelope(shot, analysis, float(storyboard.fps))
 
         def frames() -> Iterator[np.ndarray]:
-            for i in range(shot.frame_count):
-                a = source[i0[i]]
-                frame = a if wt[i] < 1e-6 else cv2.addWeighted(
-                    a, 1 - float(wt[i]), source[i1[i]], float(wt[i]), 0.0)
-                frame = cover_resize_array(np.ascontiguousarray(frame), w, h)
-                p = float(pulse[i])
-                if p > 1e-3:
-                    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0,
-                                                1.0 + PULSE_ZOOM * p)
-                    frame = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
-                                           borderMode=cv2.BORDER_REFLECT)
-                    frame = scale_brightness(frame, 1.0 + PULSE_GAIN * p, "rgb")
-                yield frame
+            for i, frame in enumerate(retimed_frames(source, warp, w, h)):
+                yield pulsed(frame, float(pulse[i]))
 
         return Clip(shot.frame_count, w, h, frames, meta={
-            "motion": self.name, "source_frames": [round(float(p), 4) for p in pos],
+            "motion": self.name, "source_frames": [round(float(p), 4) for p in plan.positions],
             "generated": int(len(source)), "stretch": round(plan.stretch, 4), "cache": True})
-
-
-def _replanned(plan: SegmentPlan, total: int, n_out: int, video_fps: float,
-               native_fps: float) -> SegmentPlan:
-    ratio = native_fps / video_fps
-    need = (n_out - 1) * ratio + 1
-    stretch = max(1.0, (need - 1) / max(1, total - 1)) if n_out > 1 else 1.0
-    return SegmentPlan(plan.lengths, tuple(min(total - 1.0, i * ratio / stretch)
-                                           for i in range(n_out)), stretch, native_fps)
-
-
-def _ltx_condition(pipe: Any) -> Any:
-    """LTX-Video's keyframe-conditioned pipeline sharing ``pipe``'s weights."""
-    cached = getattr(pipe, "_musicvid_condition", None)
-    if cached is None:
-        diffusers = require_diffusers("motion", "i2v")
-        cached = diffusers.LTXConditionPipeline(**pipe.components)
-        cached.set_progress_bar_config(disable=True)
-        pipe._musicvid_condition = cached
-    return cached
 
 
 @hookimpl

@@ -195,13 +195,10 @@ def forget_pipelines() -> None:
 
 def _img2img(pipe: Any) -> Any:
     """The img2img pipeline sharing ``pipe``'s weights (no second copy in memory)."""
-    cached = getattr(pipe, "_musicvid_img2img", None)
-    if cached is None:
-        diffusers = require_diffusers("keyframes", "sdxl")
-        cached = diffusers.StableDiffusionXLImg2ImgPipeline(**pipe.components)
-        cached.set_progress_bar_config(disable=True)
-        pipe._musicvid_img2img = cached
-    return cached
+    from ._model_cache import derived_pipeline
+
+    return derived_pipeline(pipe, "_musicvid_img2img", "StableDiffusionXLImg2ImgPipeline",
+                            "keyframes", "sdxl")
 
 
 def _is_oom(exc: BaseException) -> bool:

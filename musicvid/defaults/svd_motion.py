@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._options import (
     non_negative_float,
+    non_negative_int,
     option_table,
     parse_bool,
     positive_int,
@@ -51,22 +51,22 @@ from .._options import (
     stage_options,
 )
 from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
-from .._video import cover_resize, cover_resize_array, scale_brightness
+from .._video import cover_resize
 from ..config import DEFAULT_SVD_MODEL
 from ..errors import RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..stages import MotionGeneratorBase
 from ..types import Analysis, Clip, Keyframe, Shot, Storyboard
+from ._model_cache import MAX_LOADED, cached_load, place
 from .kenburns_motion import (
-    PULSE_GAIN,
-    PULSE_ZOOM,
     KenBurnsMotion,
     KenBurnsRenderer,
     choose_backend,
     kenburns_path,
     pulse_envelope,
 )
+from .retime import pulsed, retimed_frames, time_warp
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -77,15 +77,7 @@ log = logging.getLogger(__name__)
 
 _PIPELINES: OrderedDict[tuple[str, str, str, str], Any] = OrderedDict()
 _LOCK = threading.Lock()
-MAX_LOADED = int(os.environ.get("MUSICVID_MAX_LOADED_PIPELINES", "1"))
 MAX_AREA = 1024 * 576  # what SVD was trained at
-
-
-def _positive_or_zero_int(value: object) -> int:
-    v = int(str(value), 10)
-    if v < 0:
-        raise ValueError(value)
-    return v
 
 
 def _byte(value: object) -> int:
@@ -101,12 +93,12 @@ class SVDOptions:
     are made (memory, time), not what they are, and stay out of the cache keys."""
 
     steps: int = stage_option(25, positive_int, "a positive integer", help="diffusion steps")
-    frames: int = stage_option(0, _positive_or_zero_int,
+    frames: int = stage_option(0, non_negative_int,
                                "a positive integer (0: the model's default)")
     fps: int = stage_option(7, positive_int, "a positive integer")
-    width: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
-    height: int = stage_option(0, _positive_or_zero_int, "a multiple of 8 (0: automatic)")
-    decode_chunk_size: int = stage_option(0, _positive_or_zero_int,
+    width: int = stage_option(0, non_negative_int, "a multiple of 8 (0: automatic)")
+    height: int = stage_option(0, non_negative_int, "a multiple of 8 (0: automatic)")
+    decode_chunk_size: int = stage_option(0, non_negative_int,
                                           "a positive integer (0: automatic)", key=False)
     offload: str = stage_option("auto", choices=("auto", "none", "model", "sequential"),
                                 key=False)
@@ -136,20 +128,6 @@ def svd_size(width: int, height: int, max_area: int = MAX_AREA) -> tuple[int, in
     return max(m, int(round(gw / m)) * m), max(m, int(round(gh / m)) * m)
 
 
-def time_warp(n_src: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each of ``n_out`` frames, the two source frames to blend and the weight of the
-    second: the ``n_src`` frames spread evenly over ``n_out`` (first to first, last to last)."""
-    import numpy as np
-
-    if n_out == 1 or n_src == 1:
-        z = np.zeros(n_out, dtype=np.int64)
-        return z, z, np.zeros(n_out)
-    pos = np.arange(n_out) * (n_src - 1) / (n_out - 1)
-    i0 = np.minimum(np.floor(pos).astype(np.int64), n_src - 1)
-    i1 = np.minimum(i0 + 1, n_src - 1)
-    return i0, i1, pos - i0
-
-
 def _has_fp16_files(model: str) -> bool:
     local = Path(model).expanduser()
     if local.is_dir():
@@ -160,54 +138,40 @@ def _has_fp16_files(model: str) -> bool:
 def load_svd(model: str, device: str, dtype_name: str, offload: str = "none") -> Any:
     """Load (once per process, LRU) a ``StableVideoDiffusionPipeline`` from an id or folder."""
     torch = require_torch("motion", "svd")
-    diffusers = require_diffusers("motion", "svd")
     device = resolve_device(device)
     dtype = torch_dtype(dtype_name, device)
     if not device.startswith("cuda"):
         offload = "none"
     key = (model, device, str(dtype), offload)
-    with _LOCK:
-        if key in _PIPELINES:
-            _PIPELINES.move_to_end(key)
-            return _PIPELINES[key]
-        # make room first, so the old pipeline is gone before the new one takes memory
-        evicted = False
-        while _PIPELINES and len(_PIPELINES) >= MAX_LOADED:
-            _PIPELINES.popitem(last=False)
-            evicted = True
-        if evicted and torch.cuda.is_available():
-            import gc
+    return cached_load(_PIPELINES, _LOCK, key, lambda: _load_uncached(
+        model, device, dtype, offload), most=MAX_LOADED, torch=torch)
 
-            gc.collect()
-            torch.cuda.empty_cache()
-        t0 = time.perf_counter()
-        kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
-        if dtype == torch.float16 and _has_fp16_files(model):
-            kwargs["variant"] = "fp16"
+
+def _load_uncached(model: str, device: str, dtype: Any, offload: str) -> Any:
+    torch = require_torch("motion", "svd")
+    diffusers = require_diffusers("motion", "svd")
+    t0 = time.perf_counter()
+    kwargs: dict[str, Any] = dtype_kwargs(dtype, diffusers)
+    if dtype == torch.float16 and _has_fp16_files(model):
+        kwargs["variant"] = "fp16"
+    try:
         try:
-            try:
-                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
-            except (OSError, ValueError) as exc:
-                if "variant" not in kwargs or "variant" not in str(exc).lower():
-                    raise
-                kwargs.pop("variant")
-                pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
-        except Exception as exc:  # hub, file system and config errors all land here
-            from .sdxl_keyframes import model_load_error
+            pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+        except (OSError, ValueError) as exc:
+            if "variant" not in kwargs or "variant" not in str(exc).lower():
+                raise
+            kwargs.pop("variant")
+            pipe = diffusers.StableVideoDiffusionPipeline.from_pretrained(model, **kwargs)
+    except Exception as exc:  # hub, file system and config errors all land here
+        from .sdxl_keyframes import model_load_error
 
-            raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL", exc,
-                                   gated=model == DEFAULT_SVD_MODEL) from exc
-        pipe.set_progress_bar_config(disable=True)
-        if offload == "model":
-            pipe.enable_model_cpu_offload()
-        elif offload == "sequential":
-            pipe.enable_sequential_cpu_offload()
-        else:
-            pipe.to(device)
-        _PIPELINES[key] = pipe
-        log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
-                 offload, time.perf_counter() - t0)
-        return pipe
+        raise model_load_error(model, "SVD", "--svd-model", "MUSICVID_SVD_MODEL", exc,
+                               gated=model == DEFAULT_SVD_MODEL) from exc
+    pipe.set_progress_bar_config(disable=True)
+    place(pipe, device, offload)
+    log.info("loaded SVD %s on %s (%s, offload %s) in %.1fs", model, device, dtype,
+             offload, time.perf_counter() - t0)
+    return pipe
 
 
 def cuda_memory(torch: Any) -> tuple[float, float]:
@@ -336,7 +300,6 @@ class SVDMotion(MotionGeneratorBase):
                          storyboard: Storyboard, analysis: Analysis, ctx: StageContext) -> Clip:
         """The shot's clip from generated frames: time-warped, resized, pulsed, and (for a
         long shot with the hybrid on) continued as Ken Burns from the last frame."""
-        import cv2
         import numpy as np
 
         opts = svd_options(ctx)
@@ -348,25 +311,14 @@ class SVDMotion(MotionGeneratorBase):
         if opts["hybrid"] and n_out > opts["hybrid_after"] * natural:
             n_svd = natural
         pulse = pulse_envelope(shot, analysis, fps)
-        i0, i1, wt = time_warp(len(generated), n_svd)
+        warp = time_warp(len(generated), n_svd)
         backend, device = choose_backend(ctx)
 
         def frames() -> Iterator[np.ndarray]:
             last = None
-            for i in range(n_svd):
-                a = generated[i0[i]]
-                frame = a if wt[i] < 1e-6 else cv2.addWeighted(a, 1 - wt[i], generated[i1[i]],
-                                                                 float(wt[i]), 0.0)
-                frame = cover_resize_array(frame, w, h)
+            for i, frame in enumerate(retimed_frames(generated, warp, w, h)):
                 last = frame
-                p = float(pulse[i])
-                if p > 1e-3:
-                    z = 1.0 + PULSE_ZOOM * p
-                    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, z)
-                    frame = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
-                                           borderMode=cv2.BORDER_REFLECT)
-                    frame = scale_brightness(frame, 1.0 + PULSE_GAIN * p, "rgb")
-                yield frame
+                yield pulsed(frame, float(pulse[i]))
             if n_svd == n_out:
                 return
             # the hybrid: a Ken Burns move that starts exactly on the last SVD frame

@@ -19,7 +19,6 @@ Stage options: ``t2i_steps`` (0: the family's), ``t2i_guidance`` (-1: the family
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -28,14 +27,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .._options import stage_option
-from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
+from .._options import non_negative_float, non_negative_int, stage_option
+from .._torch import (
+    dtype_kwargs,
+    is_out_of_memory,
+    require_diffusers,
+    require_torch,
+    resolve_device,
+    torch_dtype,
+)
 from ..config import RenderConfig
 from ..errors import InvalidOptionError, ModelLoadError, MusicVidError, RenderCancelled
 from ..hookspecs import hookimpl
 from ..protocols import StageContext
 from ..stages import KeyframeGeneratorBase
 from ..types import Shot
+from ._model_cache import cached_load, place, release
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -116,95 +123,68 @@ def forget_pipelines() -> None:
 
 
 def _release_video_models(torch: Any) -> None:
-    from . import i2v_motion, svd_motion
-
-    for mod in (i2v_motion, svd_motion):
-        with mod._LOCK:
-            mod._PIPELINES.clear()
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    release(("musicvid.defaults.i2v_motion", "musicvid.defaults.svd_motion"), torch)
 
 
 def load_t2i(model: str, family: ImageFamily, device: str, dtype_name: str,
              lora: str | None = None, cpu_offload: bool = False) -> Any:
     """Load (once per process, LRU of one) the family's pipeline from an id or folder."""
     torch = require_torch("keyframes", "t2i")
-    diffusers = require_diffusers("keyframes", "t2i")
     dtype = torch_dtype(dtype_name, device)
     key = (model, device, str(dtype), lora, cpu_offload)
-    with _LOCK:
-        if key in _PIPELINES:
-            _PIPELINES.move_to_end(key)
-            return _PIPELINES[key]
-        _PIPELINES.clear()
-        if device.startswith("cuda"):
-            _release_video_models(torch)
-        t0 = time.perf_counter()
+    return cached_load(_PIPELINES, _LOCK, key, lambda: _load_uncached(
+        model, family, device, dtype, lora, cpu_offload), most=1, torch=torch)
+
+
+def _load_uncached(model: str, family: ImageFamily, device: str, dtype: Any,
+                   lora: str | None, cpu_offload: bool) -> Any:
+    torch = require_torch("keyframes", "t2i")
+    diffusers = require_diffusers("keyframes", "t2i")
+    if device.startswith("cuda"):
+        _release_video_models(torch)
+    t0 = time.perf_counter()
+    try:
+        pipe = getattr(diffusers, family.pipeline).from_pretrained(
+            model, **dtype_kwargs(dtype, diffusers))
+    except Exception as exc:
+        from .sdxl_keyframes import model_load_error
+
+        err = model_load_error(model, family.label, "--image-model",
+                               "MUSICVID_IMAGE_MODEL", exc)
+        err.stage = "keyframes"
+        raise err from exc
+    if lora:
         try:
-            pipe = getattr(diffusers, family.pipeline).from_pretrained(
-                model, **dtype_kwargs(dtype, diffusers))
+            pipe.load_lora_weights(lora)
+            pipe.fuse_lora()
+            pipe.unload_lora_weights()
         except Exception as exc:
-            from .sdxl_keyframes import model_load_error
-
-            err = model_load_error(model, family.label, "--image-model",
-                                   "MUSICVID_IMAGE_MODEL", exc)
-            err.stage = "keyframes"
-            raise err from exc
-        if lora:
-            try:
-                pipe.load_lora_weights(lora)
-                pipe.fuse_lora()
-                pipe.unload_lora_weights()
-            except Exception as exc:
-                raise ModelLoadError(
-                    f"could not load the LoRA {lora!r} into {family.label}: "
-                    f"{type(exc).__name__}: {exc}. Pass --lora with a hub id or a local "
-                    ".safetensors file or folder made for this family (needs peft).",
-                    stage="keyframes", plugin="t2i") from exc
-        pipe.set_progress_bar_config(disable=True)
-        if device.startswith("cuda"):
-            vae = getattr(pipe, "vae", None)
-            for method in ("enable_slicing", "enable_tiling"):
-                if vae is not None and hasattr(vae, method):
-                    getattr(vae, method)()
-        if cpu_offload and device.startswith("cuda"):
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
-        _PIPELINES[key] = pipe
-        log.info("loaded %s %s on %s in %.1fs", family.label, model, device,
-                 time.perf_counter() - t0)
-        return pipe
-
-
-def _zero_or_positive(value: object) -> int:
-    v = int(str(value), 10)
-    if v < 0:
-        raise ValueError(value)
-    return v
-
-
-def _guidance(value: object) -> float:
-    v = float(str(value))
-    if not v >= 0:
-        raise ValueError(value)
-    return v
+            raise ModelLoadError(
+                f"could not load the LoRA {lora!r} into {family.label}: "
+                f"{type(exc).__name__}: {exc}. Pass --lora with a hub id or a local "
+                ".safetensors file or folder made for this family (needs peft).",
+                stage="keyframes", plugin="t2i") from exc
+    pipe.set_progress_bar_config(disable=True)
+    if device.startswith("cuda"):
+        vae = getattr(pipe, "vae", None)
+        for method in ("enable_slicing", "enable_tiling"):
+            if vae is not None and hasattr(vae, method):
+                getattr(vae, method)()
+    place(pipe, device, "model" if cpu_offload and device.startswith("cuda") else "none")
+    log.info("loaded %s %s on %s in %.1fs", family.label, model, device,
+             time.perf_counter() - t0)
+    return pipe
 
 
 @dataclass(frozen=True)
 class T2IOptions:
     """``--option t2i_steps=4`` ..."""
 
-    steps: int = stage_option(0, _zero_or_positive, "a positive integer (0: the family's)")
-    guidance: float = stage_option(-1.0, _guidance, "a number >= 0 (default: the family's)")
-    max_sequence_length: int = stage_option(0, _zero_or_positive,
+    steps: int = stage_option(0, non_negative_int, "a positive integer (0: the family's)")
+    guidance: float = stage_option(-1.0, non_negative_float,
+                                   "a number >= 0 (default: the family's)")
+    max_sequence_length: int = stage_option(0, non_negative_int,
                                             "tokens (0: the family's)")
-
-
-def _is_oom(torch: Any, exc: BaseException) -> bool:
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
 class T2IKeyframes(KeyframeGeneratorBase):
@@ -298,7 +278,7 @@ class T2IKeyframes(KeyframeGeneratorBase):
         except RenderCancelled:
             raise
         except Exception as exc:
-            if not (_is_oom(torch, exc) and torch.cuda.is_available()):
+            if not (is_out_of_memory(torch, exc) and torch.cuda.is_available()):
                 raise
             log.warning("out of GPU memory for %d keyframes; retrying with CPU offload, one "
                         "at a time", len(shots))
@@ -308,7 +288,7 @@ class T2IKeyframes(KeyframeGeneratorBase):
             try:
                 return [im for s in shots for im in self._run(pipe, [s], ctx)]
             except Exception as exc2:
-                if _is_oom(torch, exc2):
+                if is_out_of_memory(torch, exc2):
                     raise MusicVidError(
                         f"out of GPU memory even with CPU offload for {fam.label}: lower "
                         "--keyframe-width/--keyframe-height or use a smaller model",
