@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["build_tiny_ip_adapter", "build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd",
-           "build_tiny_vae", "build_tiny_whisper", "random_lora", "tiny_clip_text",
+           "build_tiny_vae", "build_tiny_whisper", "save_random_lora", "tiny_clip_text",
            "tiny_clip_tokenizer", "tiny_clip_vision", "write_tiny_models", "write_tiny_tokenizer"]
 
 
@@ -79,21 +79,28 @@ def tiny_clip_vision(projection_dim: int = 32) -> Any:
         num_attention_heads=4, image_size=224, intermediate_size=37, patch_size=32))
 
 
-def random_lora(model: Any, rank: int = 4) -> dict[str, Any]:
-    """Add a rank-``rank`` LoRA on ``model``'s attention projections with random weights
-    (B is normally zero at the start: here it is not, so the LoRA does something); its
-    state dict, as ``save_lora_weights`` takes it (needs peft)."""
+def save_random_lora(pipeline_cls: Any, model_cls: Any, model_dir: str | Path, subfolder: str,
+                     layers: str, directory: str | Path, seed: int = 0, rank: int = 4) -> Path:
+    """A rank-``rank`` LoRA with random weights on the attention projections of the
+    ``model_cls`` in ``model_dir/subfolder``, saved to ``directory`` like a real one by
+    ``pipeline_cls.save_lora_weights`` (its ``layers`` argument); B is normally zero at the
+    start: here it is not, so the LoRA does something (needs peft)."""
     import torch
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
+    torch.manual_seed(seed)
+    model = model_cls.from_pretrained(str(model_dir), subfolder=subfolder)
     model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
                                  target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, 0.5)
-    return get_peft_model_state_dict(model)
+    out = Path(directory)
+    pipeline_cls.save_lora_weights(str(out), **{layers: get_peft_model_state_dict(model)},
+                                   safe_serialization=True)
+    return out
 
 
 def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
@@ -155,15 +162,10 @@ def build_tiny_vae(directory: str | Path, seed: int = 0) -> Path:
 def build_tiny_lora(sdxl_dir: str | Path, directory: str | Path, seed: int = 0,
                     rank: int = 4) -> Path:
     """A random LoRA for the tiny SDXL UNet, saved like a real one (needs peft)."""
-    import torch
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel.from_pretrained(str(sdxl_dir), subfolder="unet")
-    out = Path(directory)
-    StableDiffusionXLPipeline.save_lora_weights(
-        str(out), unet_lora_layers=random_lora(unet, rank), safe_serialization=True)
-    return out
+    return save_random_lora(StableDiffusionXLPipeline, UNet2DConditionModel, sdxl_dir, "unet",
+                            "unet_lora_layers", directory, seed, rank)
 
 
 def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:

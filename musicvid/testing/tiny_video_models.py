@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .tiny_models import random_lora, tiny_clip_text, tiny_clip_tokenizer
+from .tiny_models import save_random_lora, tiny_clip_text, tiny_clip_tokenizer
 
 __all__ = ["build_tiny_cogvideox", "build_tiny_flux", "build_tiny_flux_lora", "build_tiny_ltx", "build_tiny_sd3",
            "build_tiny_wan", "tiny_t5", "write_tiny_t5_tokenizer", "write_tiny_video_models"]
@@ -208,16 +208,10 @@ def build_tiny_sd3(directory: str | Path, seed: int = 0) -> Path:
 def build_tiny_flux_lora(flux_dir: str | Path, directory: str | Path, seed: int = 0,
                          rank: int = 4) -> Path:
     """A random LoRA for the tiny FLUX transformer, saved like a real one (needs peft)."""
-    import torch
     from diffusers import FluxPipeline, FluxTransformer2DModel
 
-    torch.manual_seed(seed)
-    transformer = FluxTransformer2DModel.from_pretrained(str(flux_dir), subfolder="transformer")
-    out = Path(directory)
-    FluxPipeline.save_lora_weights(
-        str(out), transformer_lora_layers=random_lora(transformer, rank),
-        safe_serialization=True)
-    return out
+    return save_random_lora(FluxPipeline, FluxTransformer2DModel, flux_dir, "transformer",
+                            "transformer_lora_layers", directory, seed, rank)
 
 
 BUILDERS = {"wan": build_tiny_wan, "ltx": build_tiny_ltx, "cogvideox": build_tiny_cogvideox,
