@@ -74,15 +74,43 @@ def run_essentia(paths: list[Path]) -> dict[str, list] | None:
 
 
 # -- accuracy ---------------------------------------------------------------------------
-def scores(ref, est) -> tuple[float, float, float]:
+def trim(beats):
+    """``beats`` as floats without the first 5 s (``mir_eval.beat.trim_beats``)."""
     import mir_eval
     import numpy as np
 
-    r = mir_eval.beat.trim_beats(np.asarray(ref, dtype=float))
-    e = mir_eval.beat.trim_beats(np.asarray(est, dtype=float))
+    return mir_eval.beat.trim_beats(np.asarray(beats, dtype=float))
+
+
+def beat_scores(ref, est) -> dict[str, float]:
+    """F-measure (70 ms), CMLt and AMLt of ``est`` against ``ref``, both trimmed; 0 when
+    either has fewer than two beats left."""
+    import mir_eval
+
+    r, e = trim(ref), trim(est)
+    if len(r) < 2 or len(e) < 2:
+        return {"f": 0.0, "cmlt": 0.0, "amlt": 0.0}
     f = mir_eval.beat.f_measure(r, e)
     _, cmlt, _, amlt = mir_eval.beat.continuity(r, e)
-    return float(f), float(cmlt), float(amlt)
+    return {"f": float(f), "cmlt": float(cmlt), "amlt": float(amlt)}
+
+
+def scores(ref, est) -> tuple[float, float, float]:
+    s = beat_scores(ref, est)
+    return s["f"], s["cmlt"], s["amlt"]
+
+
+def write_doc_section(text: str, start: str, end: str, doc: Path = DOC) -> None:
+    """Put ``text`` (which begins with ``start`` and ends with ``end``) in ``doc`` in place
+    of the section between those markers, or at its end if it has none yet."""
+    old = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        _, tail = rest.split(end, 1)
+        new = head + text.rstrip("\n") + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    doc.write_text(new, encoding="utf-8")
 
 
 def accuracy(data: Path) -> tuple[list[str], dict]:
@@ -304,14 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(md) + "\n"
     sys.stdout.write(text)
     if args.write:
-        doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-        if START in doc and END in doc:
-            head, rest = doc.split(START, 1)
-            _, tail = rest.split(END, 1)
-            doc = head + text.rstrip("\n") + tail
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        DOC.write_text(doc, encoding="utf-8")
+        write_doc_section(text, START, END)
         sys.stderr.write(f"updated {DOC}\n")
     return 0
 

@@ -37,28 +37,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.beats import DEFAULT_DATA, DOC, run_essentia  # noqa: E402
+from benchmarks.beats import (  # noqa: E402
+    DEFAULT_DATA,
+    beat_scores,
+    run_essentia,
+    trim,
+    write_doc_section,
+)
 from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
 
 START, END = "<!-- beats-corpus:start -->", "<!-- beats-corpus:end -->"
 TRACKERS = ("musicvid", "librosa", "essentia")
-
-
-def _trim(x) -> np.ndarray:
-    import mir_eval
-
-    return mir_eval.beat.trim_beats(np.asarray(x, dtype=float))
-
-
-def beat_scores(ref, est) -> dict[str, float]:
-    import mir_eval
-
-    r, e = _trim(ref), _trim(est)
-    if len(r) < 2 or len(e) < 2:
-        return {"f": 0.0, "cmlt": 0.0, "amlt": 0.0}
-    f = mir_eval.beat.f_measure(r, e)
-    _, cmlt, _, amlt = mir_eval.beat.continuity(r, e)
-    return {"f": float(f), "cmlt": float(cmlt), "amlt": float(amlt)}
 
 
 def _at(ref: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -74,7 +63,7 @@ def failure(ref: np.ndarray, est, f: float) -> str:
     if f >= 0.8:
         return ""
     ref = np.asarray(ref, dtype=float)
-    e = _trim(est)
+    e = trim(est)
     n = len(ref)
     if n < 4 or len(e) < 2:
         return "other"
@@ -88,7 +77,7 @@ def failure(ref: np.ndarray, est, f: float) -> str:
     best, label = 0.0, "other"
     for name, refs in variants.items():
         for v in refs:
-            t = _trim(v)
+            t = trim(v)
             if len(t) >= 2:
                 s = mir_eval.beat.f_measure(t, e)
                 if s > best:
@@ -99,7 +88,7 @@ def failure(ref: np.ndarray, est, f: float) -> str:
 def downbeat_f(ref, est) -> float:
     import mir_eval
 
-    r, e = _trim(ref), _trim(est)
+    r, e = trim(ref), trim(est)
     if len(r) < 1 or len(e) < 1:
         return 0.0
     return float(mir_eval.beat.f_measure(r, e))
@@ -269,14 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(md) + "\n"
     sys.stdout.write(text)
     if args.write:
-        doc = DOC.read_text(encoding="utf-8")
-        if START in doc and END in doc:
-            head, rest = doc.split(START, 1)
-            _, tail = rest.split(END, 1)
-            doc = head + text.rstrip("\n") + tail
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        DOC.write_text(doc, encoding="utf-8")
+        write_doc_section(text, START, END)
     return 0
 
 

@@ -231,20 +231,18 @@ def build_video(family: str, dry: bool, device: str) -> tuple[Any, str]:
                 image_processor=CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224}),
                 transformer=transformer, vae=vae,
                 scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0))
-        elif family == "cogvideox":
-            transformer = fill(diffusers.CogVideoXTransformer3DModel(**COG_5B_I2V), 0, bf16)
+        else:  # CogVideoX or LTX-Video: a T5-XXL text encoder, all in bfloat16
+            transformer_cls, config, vae_cls, pipe_cls, scheduler_cls = (
+                (diffusers.CogVideoXTransformer3DModel, COG_5B_I2V,
+                 diffusers.AutoencoderKLCogVideoX, diffusers.CogVideoXImageToVideoPipeline,
+                 diffusers.CogVideoXDDIMScheduler) if family == "cogvideox" else
+                (diffusers.LTXVideoTransformer3DModel, LTX_2B, diffusers.AutoencoderKLLTXVideo,
+                 diffusers.LTXImageToVideoPipeline, diffusers.FlowMatchEulerDiscreteScheduler))
+            transformer = fill(transformer_cls(**config), 0, bf16)
             text = fill(T5EncoderModel(T5Config(**T5_XXL)), 1, bf16)
-            vae = fill(diffusers.AutoencoderKLCogVideoX(), 3, bf16)
-            pipe = diffusers.CogVideoXImageToVideoPipeline(
-                tokenizer=tok, text_encoder=text, transformer=transformer, vae=vae,
-                scheduler=diffusers.CogVideoXDDIMScheduler())
-        else:
-            transformer = fill(diffusers.LTXVideoTransformer3DModel(**LTX_2B), 0, bf16)
-            text = fill(T5EncoderModel(T5Config(**T5_XXL)), 1, bf16)
-            vae = fill(diffusers.AutoencoderKLLTXVideo(), 3, bf16)
-            pipe = diffusers.LTXImageToVideoPipeline(
-                tokenizer=tok, text_encoder=text, transformer=transformer, vae=vae,
-                scheduler=diffusers.FlowMatchEulerDiscreteScheduler())
+            vae = fill(vae_cls(), 3, bf16)
+            pipe = pipe_cls(tokenizer=tok, text_encoder=text, transformer=transformer, vae=vae,
+                            scheduler=scheduler_cls())
     pipe.set_progress_bar_config(disable=True)
     return pipe, "bfloat16"
 

@@ -1,5 +1,6 @@
-"""Helpers for the server tests: a keyframe stage the test holds at a gate, and a real
-uvicorn server on a free port in a thread."""
+"""Helpers for the server tests: a keyframe stage the test holds at a gate, a real
+uvicorn server on a free port in a thread, and the server's page opened in a browser.
+The fixtures that register these stages and launch the browser are in ``conftest.py``."""
 
 from __future__ import annotations
 
@@ -103,3 +104,16 @@ def running_server(app: Any, **options: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+def open_page(browser: Any, url: str, loaded: str = "#genre option",
+              count: int = 10) -> tuple[Any, list[str]]:
+    """The server's page at ``url`` in a new page of ``browser``, once ``count`` elements
+    match ``loaded`` (the form's choices have come from the server); ``(page, errors)``,
+    where ``errors`` collects the page's uncaught script errors."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/")
+    page.wait_for_function(f"() => document.querySelectorAll('{loaded}').length === {count}")
+    return page, errors

@@ -4,11 +4,8 @@ made, and each thumbnail appears as its keyframe is made."""
 
 import pytest
 from PIL import Image
-from server_support import SMALL, GatedKeyframes, ServerTestStages, running_server
-from test_server_browser import chromium  # noqa: F401
+from server_support import SMALL, open_page, running_server
 
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
 from musicvid_server import ServerSettings, create_app
 
 pytestmark = pytest.mark.browser
@@ -16,29 +13,14 @@ pytestmark = pytest.mark.browser
 CONCEPT = "a lighthouse keeper in a storm"
 
 
-@pytest.fixture
-def gated():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    get_plugin_manager().register(ServerTestStages(), name="server-test-stages")
-    GatedKeyframes.reset()
-    yield GatedKeyframes
-    GatedKeyframes.gate.set()
-    reset_plugin_manager()
-
-
-def test_concept_reference_and_storyboard_in_chromium(chromium, gated, tmp_path, click):  # noqa: F811
+def test_concept_reference_and_storyboard_in_chromium(chromium, server_stages, tmp_path, click):
     song, _ = click(bpm=120, duration=8.0, name="song.wav")
     face = tmp_path / "face.png"
     Image.new("RGB", (64, 64), (200, 150, 120)).save(face)
     settings = ServerSettings(data_dir=tmp_path / "data", api_key="k3y",
                               render_options=dict(SMALL, keyframes="gated"))
     with running_server(create_app(settings)) as url:
-        page = chromium.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + "/")
-        page.wait_for_function("() => document.querySelectorAll('#genre option').length === 10")
+        page, errors = open_page(chromium, url)
         page.fill("#api-key", "k3y")
         page.set_input_files("#audio", str(song))
         page.fill("#concept", CONCEPT)
@@ -57,7 +39,7 @@ def test_concept_reference_and_storyboard_in_chromium(chromium, gated, tmp_path,
         first = items[0].query_selector(".when").text_content()
         assert first.startswith("0:00–")
 
-        gated.gate.set()  # the keyframes are made now
+        server_stages.gate.set()  # the keyframes are made now
         page.wait_for_function(
             "() => { const imgs = document.querySelectorAll('#shots img');"
             " return imgs.length === document.querySelectorAll('#shots li').length"

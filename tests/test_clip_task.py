@@ -1,5 +1,7 @@
 """The one clip function behind the local path and the Ray workers, and Keyframe.model."""
 
+from contextlib import closing
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,7 +13,6 @@ from musicvid.executors.base import ClipTask, do_clip_task, keyframe_model, run_
 from musicvid.hookspecs import hookimpl
 from musicvid.plugins import get_plugin_manager
 from musicvid.protocols import StageContext
-from musicvid.testing import FakeStagesPlugin
 from musicvid.types import Analysis, Clip, Section, Shot, Storyboard
 
 W, H = 32, 16
@@ -106,8 +107,7 @@ class FlatPlugin:
         register(FlatMotion)
 
 
-def test_keyframe_model_names_the_generator_that_ran(tmp_path, click, tiny_models):
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+def test_keyframe_model_names_the_generator_that_ran(tmp_path, click, tiny_models, fakes):
     get_plugin_manager().register(FlatPlugin(), name="flat")
     FlatMotion.seen_models = []
     audio, _ = click(duration=3.0)
@@ -116,11 +116,8 @@ def test_keyframe_model_names_the_generator_that_ran(tmp_path, click, tiny_model
     assert FlatMotion.seen_models and set(FlatMotion.seen_models) == {"solid"}
 
     def model_of(**options):
-        pipe = Pipeline(RenderConfig.create(**options))
-        try:
+        with closing(Pipeline(RenderConfig.create(**options))) as pipe:
             return pipe.keyframe_model()
-        finally:
-            pipe.close()
 
     assert model_of(keyframes="sdxl", sdxl_model=str(tiny_models["sdxl"])) == \
         str(tiny_models["sdxl"])

@@ -15,9 +15,8 @@ from musicvid import (
     render,
 )
 from musicvid.defaults import pyav_compositor as pc
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext
-from musicvid.testing import FakeStagesPlugin, write_wav
+from musicvid.testing import write_wav
 
 W, H = 64, 36
 
@@ -271,9 +270,7 @@ def test_aspect_reframes_the_output_and_the_keyframes():
         RenderConfig.create(aspect="wide")
 
 
-def test_render_in_portrait_fills_the_frame(tmp_path, click):
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+def test_render_in_portrait_fills_the_frame(tmp_path, click, fakes):
     audio, _ = click(duration=2.0)
     out = tmp_path / "tall.mp4"
     render(audio, out, keyframes="solid", width=160, height=90, keyframe_width=64,
@@ -285,7 +282,6 @@ def test_render_in_portrait_fills_the_frame(tmp_path, click):
     # no letterbox: the keyframe's colour reaches every edge
     edges = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
     assert edges.max(axis=1).min() > 20
-    reset_plugin_manager()
 
 
 def test_pyav_failure_to_read_audio_falls_back_to_soundfile(tmp_path, monkeypatch):

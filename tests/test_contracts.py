@@ -20,21 +20,29 @@ from musicvid.testing.contract import (
 TINY_I2V_OPTIONS = {"i2v_steps": "2", "i2v_frames": "9", "i2v_width": "32", "i2v_height": "32"}
 
 
-class TestLibrosaAnalyzer(AnalyzerContract):
+def stage_fixture(stage, forget=None):
+    """The ``make_stage`` fixture of a contract class for ``stage``; ``forget`` (the
+    stage module's cache of loaded pipelines) is emptied before and after each test."""
     @pytest.fixture
     def make_stage(self):
-        return LibrosaAnalyzer
+        if forget:
+            forget()
+        yield stage
+        if forget:
+            forget()
+
+    return make_stage
+
+
+class TestLibrosaAnalyzer(AnalyzerContract):
+    make_stage = stage_fixture(LibrosaAnalyzer)
 
 
 class TestSDXLKeyframes(KeyframeGeneratorContract):
     key_changes = [{"steps": 3}, {"guidance_scale": 2.5}, {"keyframe_width": 32}]
     batch_tolerance = 2  # batched diffusion rounds a little differently
 
-    @pytest.fixture
-    def make_stage(self):
-        sdxl_keyframes.forget_pipelines()
-        yield sdxl_keyframes.SDXLKeyframes
-        sdxl_keyframes.forget_pipelines()
+    make_stage = stage_fixture(sdxl_keyframes.SDXLKeyframes, sdxl_keyframes.forget_pipelines)
 
     @pytest.fixture
     def render_options(self, tiny_models):
@@ -45,9 +53,7 @@ class TestImageKeyframes(KeyframeGeneratorContract):
     key_changes = [{"image_order": "energy"}, {"keyframe_width": 32}]
     seeded = False  # the user's pictures, whatever the seed
 
-    @pytest.fixture
-    def make_stage(self):
-        return ImageKeyframes
+    make_stage = stage_fixture(ImageKeyframes)
 
     @pytest.fixture
     def render_options(self, tmp_path):
@@ -59,9 +65,7 @@ class TestImageKeyframes(KeyframeGeneratorContract):
 
 
 class TestKenBurnsMotion(MotionGeneratorContract):
-    @pytest.fixture
-    def make_stage(self):
-        return KenBurnsMotion
+    make_stage = stage_fixture(KenBurnsMotion)
 
 
 class TestSVDMotion(MotionGeneratorContract):
@@ -70,11 +74,7 @@ class TestSVDMotion(MotionGeneratorContract):
     frame_counts = (1, 30)
     cancels_within_a_shot = True
 
-    @pytest.fixture
-    def make_stage(self):
-        svd_motion._PIPELINES.clear()
-        yield svd_motion.SVDMotion
-        svd_motion._PIPELINES.clear()
+    make_stage = stage_fixture(svd_motion.SVDMotion, lambda: svd_motion._PIPELINES.clear())
 
     @pytest.fixture
     def render_options(self, tiny_models):
@@ -87,15 +87,11 @@ class TestAutoMotion(TestSVDMotion):
 
     cancels_within_a_shot = False
 
-    @pytest.fixture
-    def make_stage(self):
-        return auto_motion.AutoMotion
+    make_stage = stage_fixture(auto_motion.AutoMotion)
 
 
 class TestPyAVCompositor(CompositorContract):
-    @pytest.fixture
-    def make_stage(self):
-        return PyAVCompositor
+    make_stage = stage_fixture(PyAVCompositor)
 
     @pytest.fixture
     def render_options(self):
@@ -117,11 +113,7 @@ class TestAutoMotionWithSVD(TestSVDMotion):
 
     cancels_within_a_shot = False  # the first shot checked is short: Ken Burns
 
-    @pytest.fixture
-    def make_stage(self):
-        svd_motion._PIPELINES.clear()
-        yield AutoWithSVD
-        svd_motion._PIPELINES.clear()
+    make_stage = stage_fixture(AutoWithSVD, lambda: svd_motion._PIPELINES.clear())
 
     def test_long_shots_get_svd_and_short_ones_ken_burns(self, make_stage, config):
         from musicvid.testing.contract import board_of
@@ -141,11 +133,7 @@ class TestT2IKeyframesFlux(KeyframeGeneratorContract):
     def expected_size(self, config):
         return (config.keyframe_width // 16) * 16, (config.keyframe_height // 16) * 16
 
-    @pytest.fixture
-    def make_stage(self):
-        t2i_keyframes.forget_pipelines()
-        yield t2i_keyframes.T2IKeyframes
-        t2i_keyframes.forget_pipelines()
+    make_stage = stage_fixture(t2i_keyframes.T2IKeyframes, t2i_keyframes.forget_pipelines)
 
     @pytest.fixture
     def render_options(self, tiny_video_models):
@@ -162,11 +150,7 @@ class TestI2VMotionWan(MotionGeneratorContract):
     frame_counts = (1, 30)
     cancels_within_a_shot = True
 
-    @pytest.fixture
-    def make_stage(self):
-        i2v_motion.forget_pipelines()
-        yield i2v_motion.I2VMotion
-        i2v_motion.forget_pipelines()
+    make_stage = stage_fixture(i2v_motion.I2VMotion, i2v_motion.forget_pipelines)
 
     @pytest.fixture
     def render_options(self, tiny_video_models):

@@ -10,19 +10,9 @@ import pytest
 
 from musicvid import Storyboard, StoryboardError
 from musicvid.cli import main
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
 
 SMALL = ["--width", "160", "--height", "90", "--keyframe-width", "64",
          "--keyframe-height", "32", "--analyzer", "fake", "--keyframes", "solid"]
-
-
-@pytest.fixture
-def fakes():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    yield
-    reset_plugin_manager()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import numpy as np
 from PIL import Image
 
 from musicvid import CompositeResult, get_stage, hookimpl, render
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
+from musicvid.plugins import get_plugin_manager
 from musicvid.sync import sync_path
-from musicvid.testing import SMALL, FakeStagesPlugin
+from musicvid.testing import SMALL
 
 
 class FirstFrames:
@@ -39,11 +39,8 @@ class CompositorPlugin:
         register(FirstFrames)
 
 
-def test_register_compositors_swaps_the_compositor(tmp_path, click):
-    reset_plugin_manager()
-    pm = get_plugin_manager()
-    pm.register(FakeStagesPlugin(), name="fakes")
-    pm.register(CompositorPlugin(), name="strip")
+def test_register_compositors_swaps_the_compositor(tmp_path, click, fakes):
+    get_plugin_manager().register(CompositorPlugin(), name="strip")
     entry = get_stage("compositor", "first-frames")
     assert entry.factory is FirstFrames and entry.plugin == "strip"
     audio, _ = click(duration=6.0)
@@ -56,4 +53,3 @@ def test_register_compositors_swaps_the_compositor(tmp_path, click):
     with Image.open(out) as im:
         assert im.size == (160 * len(board.shots), 90)
     assert sync_path(out).is_file()  # the pipeline's sync report works with any compositor
-    reset_plugin_manager()

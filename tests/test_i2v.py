@@ -78,6 +78,17 @@ class Spy:
         monkeypatch.setattr(I2VMotion, "segment", segment)
 
 
+def morph_shot_0(monkeypatch, model, family, board, nxt=(0, 0, 255)):
+    """Shot 0 of ``board`` animated by ``model`` (of ``family``) with morph transitions,
+    the next shot's keyframe solid ``nxt``; ``(clip, spy, stage, ctx)``."""
+    spy = Spy(monkeypatch)
+    stage = I2VMotion()
+    ctx = ctx_for(model, transition="morph", **FAST[family])
+    ctx.extra["keyframe_of"] = lambda s: keyframe(nxt)
+    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    return clip, spy, stage, ctx
+
+
 # -- the segment plan -------------------------------------------------------------------
 def test_frame_counts_follow_each_family_rule():
     assert snap_frames(81, 4) == 81 and snap_frames(82, 4) == 85 and snap_frames(2, 4) == 5
@@ -223,13 +234,9 @@ def test_family_defaults_and_buckets(tiny_video_models):
 # -- morph transitions ------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["wan", "ltx"])
 def test_morph_ends_a_shot_on_the_next_shots_keyframe(tiny_video_models, monkeypatch, name):
-    spy = Spy(monkeypatch)
-    stage = I2VMotion()
-    ctx = ctx_for(tiny_video_models[name], transition="morph", **FAST[name])
     board = board_of(40, 20, 20, sections=[0, 1, 1])
-    nxt = keyframe((10, 200, 90))
-    ctx.extra["keyframe_of"] = lambda s: nxt
-    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    clip, spy, stage, ctx = morph_shot_0(monkeypatch, tiny_video_models[name], name, board,
+                                         nxt=(10, 200, 90))
     assert len(list(clip)) == 40 and clip.meta["morph"] is True
     assert spy.calls[-1]["last"] is not None
     assert np.allclose(spy.calls[-1]["last"].mean(axis=(0, 1)), (10, 200, 90), atol=1)
@@ -303,24 +310,18 @@ def test_out_of_memory_falls_back_to_ken_burns_and_says_so(tiny_video_models, mo
         I2VMotion().animate(keyframe(), board.shots[0], board, analysis_of(board), off)
 
 
-def test_the_render_result_lists_the_fallbacks(tiny_video_models, monkeypatch, click, tmp_path):
+def test_the_render_result_lists_the_fallbacks(tiny_video_models, monkeypatch, click, tmp_path,
+                                                fakes):
     from musicvid import render
-    from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-    from musicvid.testing import FakeStagesPlugin
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(I2VMotion, "generate", oom)
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    try:
-        audio, _ = click(duration=3.0)
-        result = render(audio, tmp_path / "oom.mp4", keyframes="solid", motion="i2v",
-                        video_model=str(tiny_video_models["wan"]), width=64, height=36,
-                        keyframe_width=64, keyframe_height=36)
-    finally:
-        reset_plugin_manager()
+    audio, _ = click(duration=3.0)
+    result = render(audio, tmp_path / "oom.mp4", keyframes="solid", motion="i2v",
+                    video_model=str(tiny_video_models["wan"]), width=64, height=36,
+                    keyframe_width=64, keyframe_height=36)
     fallbacks = result.stats["motion_fallbacks"]
     assert len(fallbacks) == len(result.storyboard.shots)
     assert {f["reason"] for f in fallbacks} == {"out of GPU memory"}
@@ -431,29 +432,21 @@ def test_the_video_model_is_evicted_and_its_memory_freed_before_the_next_loads(m
 
 
 def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
-        tiny_video_models, monkeypatch, click, tmp_path):
-    from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-    from musicvid.testing import FakeStagesPlugin
-
+        tiny_video_models, monkeypatch, click, tmp_path, fakes):
     spy = Spy(monkeypatch)
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    try:
-        audio, _ = click(duration=4.0)
-        config = RenderConfig.create(keyframes="solid", motion="i2v", transition="morph",
-                                     video_model=str(tiny_video_models["wan"]), width=64,
-                                     height=36, keyframe_width=64, keyframe_height=64,
-                                     cache_dir=tmp_path / "cache",
-                                     options={**COMMON, **FAST["wan"]})
-        pipe = Pipeline(config)
-        board = pipe.plan(pipe.analyze(audio))
-        assert len(board.shots) >= 2
-        for shot in board.shots[1:]:
-            shot.section_index, shot.transition, shot.transition_frames = 1, "cut", 0
-        result = pipe.render(audio, tmp_path / "morph.mp4", storyboard=board)
-        pipe.close()
-    finally:
-        reset_plugin_manager()
+    audio, _ = click(duration=4.0)
+    config = RenderConfig.create(keyframes="solid", motion="i2v", transition="morph",
+                                 video_model=str(tiny_video_models["wan"]), width=64,
+                                 height=36, keyframe_width=64, keyframe_height=64,
+                                 cache_dir=tmp_path / "cache",
+                                 options={**COMMON, **FAST["wan"]})
+    pipe = Pipeline(config)
+    board = pipe.plan(pipe.analyze(audio))
+    assert len(board.shots) >= 2
+    for shot in board.shots[1:]:
+        shot.section_index, shot.transition, shot.transition_frames = 1, "cut", 0
+    result = pipe.render(audio, tmp_path / "morph.mp4", storyboard=board)
+    pipe.close()
     assert result.composite.frame_count == 120
     morphs = [c for c in spy.calls if c["last"] is not None]
     assert [c["shot"] for c in morphs] == [0]  # only into the new section
@@ -463,33 +456,6 @@ def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
     corner = morphs[0]["last"][0, 0].astype(float)
     assert np.abs(corner - colour).max() < 60
     assert not np.allclose(morphs[0]["last"], morphs[0]["first"])
-
-
-def test_auto_says_in_the_result_which_shots_fell_back_to_ken_burns(click, tmp_path,
-                                                                    monkeypatch):
-    from musicvid import render
-    from musicvid.defaults.auto_motion import AutoMotion
-    from musicvid.defaults.svd_motion import SVDMotion
-    from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-    from musicvid.testing import FakeStagesPlugin
-
-    def oom(*args, **kwargs):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
-    monkeypatch.setattr(SVDMotion, "generate", oom)
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    try:
-        audio, _ = click(duration=3.0)
-        result = render(audio, tmp_path / "auto.mp4", profile="gpu", device="cpu",
-                        dtype="float32", keyframes="solid", motion="auto", width=64,
-                        height=36, keyframe_width=64, keyframe_height=36)
-    finally:
-        reset_plugin_manager()
-    reasons = [f["reason"] for f in result.stats["motion_fallbacks"]]
-    assert len(reasons) == len(result.storyboard.shots)
-    assert "CUDA out of memory" in reasons
 
 
 def test_wan_decodes_in_float32_when_the_transformer_is_not(tiny_video_models):
@@ -522,12 +488,7 @@ def test_wan_21_with_an_image_encoder_animates_but_does_not_morph(tmp_path, monk
 
     model = build_tiny_wan(tmp_path / "wan21", image_encoder=True)
     assert family_of(str(model)).morph is None
-    spy = Spy(monkeypatch)
-    stage = I2VMotion()
-    ctx = ctx_for(model, transition="morph", **FAST["wan"])
-    board = board_of(12, 12, sections=[0, 1])
-    ctx.extra["keyframe_of"] = lambda s: keyframe((0, 0, 255))
-    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    clip, spy, _, _ = morph_shot_0(monkeypatch, model, "wan", board_of(12, 12, sections=[0, 1]))
     assert len(list(clip)) == 12 and clip.meta["morph"] is False
     assert spy.calls[0]["last"] is None and clip.meta["cache"] is True
 
@@ -539,12 +500,7 @@ def test_ltx_condition_models_animate_and_morph_through_their_conditions(tmp_pat
     model = build_tiny_ltx(tmp_path / "ltx-0.9.7-distilled", condition=True)
     fam = family_of(str(model))
     assert fam.pipeline == "LTXConditionPipeline" and (fam.steps, fam.guidance) == (8, 1.0)
-    spy = Spy(monkeypatch)
-    stage = I2VMotion()
-    ctx = ctx_for(model, transition="morph", **FAST["ltx"])
-    board = board_of(30, 12, sections=[0, 1])
-    ctx.extra["keyframe_of"] = lambda s: keyframe((0, 0, 255))
-    clip = stage.animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    clip, spy, _, _ = morph_shot_0(monkeypatch, model, "ltx", board_of(30, 12, sections=[0, 1]))
     assert len(list(clip)) == 30 and clip.meta["morph"] is True
     assert len(spy.calls) == len(clip.meta["segments"]) >= 2
     assert spy.calls[-1]["last"] is not None and spy.calls[0]["last"] is None

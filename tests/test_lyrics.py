@@ -25,8 +25,7 @@ from musicvid.lyrics import (
     parse_lyrics,
 )
 from musicvid.planning import estimate_clip_tokens, plan
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
+from musicvid.plugins import get_plugin_manager
 from musicvid.types import Analysis
 
 SMALL = dict(width=320, height=180, keyframe_width=64, keyframe_height=32)
@@ -39,14 +38,6 @@ LRC = """[ti:Test song]
 [00:08.00]Silver rivers under a violet sky
 [00:11.00][00:15.00]Dancing shadows on the neon wall
 """
-
-
-@pytest.fixture
-def fakes():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    yield
-    reset_plugin_manager()
 
 
 # -- formats --------------------------------------------------------------------------------

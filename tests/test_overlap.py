@@ -2,6 +2,7 @@
 one keyframe each whatever the number of shots showing them."""
 
 import threading
+from contextlib import closing
 
 import pytest
 from PIL import Image
@@ -92,11 +93,8 @@ def test_a_keyframe_failure_while_overlapping_fails_the_render(tmp_path, click):
 
 def test_auto_overlaps_pictures_and_gpu_keyframes_not_cpu_sdxl():
     def overlaps(**kw):
-        pipe = Pipeline(RenderConfig.create(**kw))
-        try:
+        with closing(Pipeline(RenderConfig.create(**kw))) as pipe:
             return pipe.overlaps_keyframes()
-        finally:
-            pipe.close()
 
     assert overlaps(keyframes="images", images="/nowhere") is True
     assert overlaps() is False  # SDXL on the CPU: the encoder would share its cores

@@ -8,11 +8,6 @@ from musicvid.plugins import get_plugin_manager
 from musicvid.testing import SMALL, SolidKeyframes
 
 
-@pytest.fixture
-def fakes(musicvid_fake_stages):
-    return musicvid_fake_stages
-
-
 def probe(path):
     with av.open(str(path)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]

@@ -239,12 +239,9 @@ def test_parse_answer_validates_the_schema():
             parse_answer(reply(content), 2 if "index\": 1" in content else 1)
 
 
-def test_a_render_with_a_hanging_writer_still_finishes(llm, tmp_path, click):
+def test_a_render_with_a_hanging_writer_still_finishes(llm, tmp_path, click, fakes):
     from musicvid import render
-    from musicvid.plugins import get_plugin_manager
-    from musicvid.testing import FakeStagesPlugin
 
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
     llm.queue.extend([("hang", None)] * 2)
     audio, _ = click(duration=4.0)
     result = render(audio, tmp_path / "a.mp4", keyframes="solid", width=160, height=90,

@@ -9,9 +9,7 @@ import pytest
 import ray
 
 from musicvid import RenderCancelled, render
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.testing import TINY as SMALL
-from musicvid.testing import FakeStagesPlugin
 
 pytestmark = pytest.mark.ray
 
@@ -46,9 +44,8 @@ def test_ray_render_matches_local_frame_for_frame(ray_cluster, tiny_models, clic
     assert done[-1][0] == done[-1][1] == dist.stats["keyframes_generated"]
 
 
-def test_a_worker_that_dies_is_restarted_and_its_shot_retried(ray_cluster, click, tmp_path):
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+def test_a_worker_that_dies_is_restarted_and_its_shot_retried(ray_cluster, click, tmp_path,
+                                                              fakes):
     audio, _ = click(duration=8.0)
     marker = tmp_path / "crashed"
     result = render(audio, tmp_path / "o.mp4", keyframes="crash-once", executor="ray",
@@ -74,11 +71,9 @@ def test_cancel_reaches_ray_work(ray_cluster, tiny_models, click, tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_auto_on_ray_never_stores_its_ken_burns_fallback(ray_cluster, click, tmp_path):
+def test_auto_on_ray_never_stores_its_ken_burns_fallback(ray_cluster, click, tmp_path, fakes):
     """``auto`` is cacheable, so its clips fan out to the workers; without a GPU each is a
     Ken Burns fallback that says ``cache: False`` and must not land under the SVD key."""
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
     audio, _ = click(duration=4.0)
     cache = tmp_path / "cache"
     result = render(audio, tmp_path / "auto.mp4", keyframes="solid", motion="auto",
@@ -87,4 +82,3 @@ def test_auto_on_ray_never_stores_its_ken_burns_fallback(ray_cluster, click, tmp
     assert result.composite.frame_count == 120
     assert (cache / "keyframe").is_dir()  # the workers did write to this cache
     assert not list(cache.rglob("*.mkv"))
-    reset_plugin_manager()

@@ -14,13 +14,12 @@ import uuid
 
 import av
 import pytest
-from server_support import FINAL, SMALL, BrokenKeyframes, GatedKeyframes, ServerTestStages, wait_for
+from server_support import FINAL, SMALL, BrokenKeyframes, GatedKeyframes, wait_for
 from starlette.testclient import TestClient
 
 from musicvid import InvalidOptionError, MusicVidError
 from musicvid.config import Genre, Palette, Style
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin, SolidKeyframes
+from musicvid.testing import SolidKeyframes
 from musicvid_server import ServerSettings, create_app
 from musicvid_server.process import DataDirBusy
 from musicvid_server.store import JobStore
@@ -30,22 +29,7 @@ FIELDS = {"genre": "rock", "style": "cinematic", "palette": "warm"}
 
 
 @pytest.fixture
-def stages():
-    reset_plugin_manager()
-    pm = get_plugin_manager()
-    pm.register(FakeStagesPlugin(), name="fakes")
-    pm.register(ServerTestStages(), name="server-test-stages")
-    SolidKeyframes.calls = 0
-    GatedKeyframes.reset()
-    BrokenKeyframes.calls = 0
-    BrokenKeyframes.error = RuntimeError
-    yield
-    GatedKeyframes.gate.set()
-    reset_plugin_manager()
-
-
-@pytest.fixture
-def make_client(tmp_path, stages):
+def make_client(tmp_path, server_stages):
     """``make_client(keyframes="solid", **settings)`` -> a started TestClient."""
     clients = []
 
@@ -591,7 +575,7 @@ def test_openapi_describes_every_route_and_error(make_client):
     assert form["required"] == ["audio", "genre", "style", "palette"]
 
 
-def test_invalid_render_settings_fail_at_startup(stages, tmp_path):
+def test_invalid_render_settings_fail_at_startup(server_stages, tmp_path):
     with pytest.raises(MusicVidError, match="no keyframes named 'nope'"):
         create_app(ServerSettings(data_dir=tmp_path, render_options={"keyframes": "nope"}))
     with pytest.raises(InvalidOptionError, match="width"):
@@ -667,7 +651,7 @@ def test_events_of_a_job_end_when_the_server_stops(make_client, song):
     assert not reader.is_alive()
 
 
-def test_graceful_stop_requeues_a_running_job_without_using_an_attempt(stages, song, tmp_path):
+def test_graceful_stop_requeues_a_running_job_without_using_an_attempt(server_stages, song, tmp_path):
     def app():
         return create_app(ServerSettings(data_dir=tmp_path / "data", max_attempts=1,
                                          render_options=dict(SMALL, keyframes="gated")))

@@ -1,56 +1,23 @@
 """The web page in Debian's headless Chromium, driven by playwright: a user uploads a
 short click track, waits for the video, and plays it.
 
-Needs ``/usr/bin/chromium`` (``apt-get install chromium``; never ``playwright install``).
-Without it the test is skipped, unless ``MUSICVID_REQUIRE_BROWSER=1`` (set by CI), where
-a missing browser is a failure.
+Needs ``/usr/bin/chromium`` (``apt-get install chromium``; never ``playwright install``):
+the ``chromium`` fixture in ``conftest.py``. Without it the test is skipped, unless
+``MUSICVID_REQUIRE_BROWSER=1`` (set by CI), where a missing browser is a failure.
 """
 
 import contextlib
 import http.server
 import json
-import os
-import shutil
 import threading
 import urllib.request
 
 import pytest
-from server_support import SMALL, running_server
+from server_support import SMALL, open_page, running_server
 
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
 from musicvid_server import ServerSettings, create_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium():
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        if os.environ.get("MUSICVID_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def fakes():
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
-    yield
-    reset_plugin_manager()
 
 
 @pytest.mark.parametrize("api_key", [None, "k3y-for-the-page"])
@@ -59,11 +26,7 @@ def test_upload_wait_and_play_in_chromium(chromium, fakes, tmp_path, click, api_
     settings = ServerSettings(data_dir=tmp_path / "data", api_key=api_key,
                               render_options=dict(SMALL, keyframes="solid"))
     with running_server(create_app(settings)) as url:
-        page = chromium.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + "/")
-        page.wait_for_function("() => document.querySelectorAll('#genre option').length === 10")
+        page, errors = open_page(chromium, url)
         assert page.is_visible("#api-key") == (api_key is not None)
         if api_key:
             page.fill("#api-key", api_key)
@@ -114,9 +77,7 @@ def test_a_rejected_upload_shows_the_servers_message(chromium, fakes, tmp_path):
     settings = ServerSettings(data_dir=tmp_path / "data",
                               render_options=dict(SMALL, keyframes="solid"))
     with running_server(create_app(settings)) as url:
-        page = chromium.new_page()
-        page.goto(url + "/")
-        page.wait_for_function("() => document.querySelectorAll('#palette option').length === 4")
+        page, _ = open_page(chromium, url, "#palette option", 4)
         page.set_input_files("#audio", str(bogus))
         page.click("#submit")
         page.wait_for_selector("#error:not([hidden])")
@@ -135,11 +96,7 @@ def test_lyrics_file_and_captions_choice_in_chromium(chromium, fakes, tmp_path, 
     settings = ServerSettings(data_dir=tmp_path / "data",
                               render_options=dict(SMALL, keyframes="solid"))
     with running_server(create_app(settings)) as url:
-        page = chromium.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + "/")
-        page.wait_for_function("() => document.querySelectorAll('#captions option').length === 4")
+        page, errors = open_page(chromium, url, "#captions option", 4)
         assert page.eval_on_selector("#captions", "e => e.value") == "soft"
         page.set_input_files("#audio", str(song))
         page.set_input_files("#lyrics", str(bad))

@@ -10,25 +10,12 @@ import urllib.request
 import uuid
 
 import pytest
-from server_support import FINAL, SMALL, GatedKeyframes, ServerTestStages, running_server, wait_for
+from server_support import FINAL, SMALL, GatedKeyframes, running_server, wait_for
 
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
+from musicvid.plugins import get_plugin_manager
 from musicvid_server import ServerSettings, create_app
 
 FIELDS = {"genre": "rock", "style": "cinematic", "palette": "warm"}
-
-
-@pytest.fixture
-def stages():
-    reset_plugin_manager()
-    pm = get_plugin_manager()
-    pm.register(FakeStagesPlugin(), name="fakes")
-    pm.register(ServerTestStages(), name="server-test-stages")
-    GatedKeyframes.reset()
-    yield
-    GatedKeyframes.gate.set()
-    reset_plugin_manager()
 
 
 @pytest.fixture
@@ -77,7 +64,7 @@ def jobs_total(url, **headers):
 
 
 # -- 1. cross-site request forgery --------------------------------------------------------
-def test_state_changing_requests_from_other_origins_are_refused(stages, song, tmp_path):
+def test_state_changing_requests_from_other_origins_are_refused(server_stages, song, tmp_path):
     app = app_for(tmp_path, allowed_origins=["https://videos.example.com"])
     with running_server(app) as url:
         own = url  # http://127.0.0.1:PORT
@@ -117,7 +104,7 @@ def wav_bytes(rate, frames):
     return buf.getvalue()
 
 
-def test_queue_cap_disk_floor_sample_rate_and_duration_limits(stages, song, tmp_path,
+def test_queue_cap_disk_floor_sample_rate_and_duration_limits(server_stages, song, tmp_path,
                                                               monkeypatch):
     app = app_for(tmp_path, keyframes="gated", max_queued=2, max_duration_s=3.5)
     with running_server(app) as url:
@@ -207,7 +194,7 @@ def _response_of(sock):
     return int(head.split()[1]), json.loads(body)
 
 
-def test_a_stalled_upload_is_cut_off(stages, song, tmp_path):
+def test_a_stalled_upload_is_cut_off(server_stages, song, tmp_path):
     app = app_for(tmp_path, upload_grace_s=0.2, upload_min_rate=64 * 1024)
     with running_server(app) as url:
         sock = _held_upload(url, song)
@@ -220,7 +207,7 @@ def test_a_stalled_upload_is_cut_off(stages, song, tmp_path):
         assert post_song(url, song)[0] == 200  # a brisk upload is fine
 
 
-def test_concurrent_uploads_are_capped_and_health_stays_up(stages, song, tmp_path):
+def test_concurrent_uploads_are_capped_and_health_stays_up(server_stages, song, tmp_path):
     app = app_for(tmp_path, max_concurrent_uploads=2, upload_min_rate=0)
     uploads = tmp_path / "data" / "uploads"
     with running_server(app) as url:
@@ -238,7 +225,7 @@ def test_concurrent_uploads_are_capped_and_health_stays_up(stages, song, tmp_pat
         assert post_song(url, song)[0] == 200
 
 
-def test_connections_beyond_the_limit_are_answered_503(stages, tmp_path):
+def test_connections_beyond_the_limit_are_answered_503(server_stages, tmp_path):
     settings = ServerSettings(data_dir=tmp_path / "data", limit_concurrency=2,
                               render_options=dict(SMALL, keyframes="solid"))
     with running_server(create_app(settings), **settings.uvicorn_options()) as url:
@@ -253,7 +240,7 @@ def test_connections_beyond_the_limit_are_answered_503(stages, tmp_path):
 
 
 # -- 8. a full disk during the upload -----------------------------------------------------
-def test_a_full_disk_during_the_upload_answers_507(stages, song, tmp_path, monkeypatch):
+def test_a_full_disk_during_the_upload_answers_507(server_stages, song, tmp_path, monkeypatch):
     import musicvid_server.uploads as uploads_mod
 
     real_open = uploads_mod.upload_open
@@ -327,7 +314,7 @@ class GatedBrokenPlugin:
 
 @pytest.mark.parametrize("keyframes, final", [("gated", "succeeded"),
                                               ("gated-broken", "failed")])
-def test_a_full_disk_mid_render_never_strands_a_job(stages, song, tmp_path, keyframes, final):
+def test_a_full_disk_mid_render_never_strands_a_job(server_stages, song, tmp_path, keyframes, final):
     """ENOSPC on every database write from mid-render on: progress, the final state (or
     the requeue after a crash); then the space comes back."""
     get_plugin_manager().register(GatedBrokenPlugin(), name="gated-broken")
@@ -359,7 +346,7 @@ def test_a_full_disk_mid_render_never_strands_a_job(stages, song, tmp_path, keyf
 
 
 @pytest.mark.parametrize("how", ["janitor", "cancel"])
-def test_a_running_row_without_a_worker_is_recovered_without_a_restart(stages, song,
+def test_a_running_row_without_a_worker_is_recovered_without_a_restart(server_stages, song,
                                                                         tmp_path, how):
     """A job left 'running' with no worker on it (its final write lost) resumes; a
     cancel of such a job ends it at once instead of answering 'canceling' for ever."""
@@ -392,7 +379,7 @@ def test_a_running_row_without_a_worker_is_recovered_without_a_restart(stages, s
 
 
 # -- 13. a cancel that comes too late says so ---------------------------------------------
-def test_a_cancel_after_the_last_step_reports_the_real_final_state(stages, song, tmp_path,
+def test_a_cancel_after_the_last_step_reports_the_real_final_state(server_stages, song, tmp_path,
                                                                    monkeypatch):
     import musicvid_server.worker as worker_mod
 
@@ -424,7 +411,7 @@ def test_a_cancel_after_the_last_step_reports_the_real_final_state(stages, song,
         assert job_status(url, job_id)["state"] == "succeeded"
 
 
-def test_a_cancel_that_cannot_finish_in_time_answers_202(stages, song, tmp_path):
+def test_a_cancel_that_cannot_finish_in_time_answers_202(server_stages, song, tmp_path):
     app = app_for(tmp_path, keyframes="gated", cancel_wait_s=0)
     with running_server(app) as url:
         job_id = post_song(url, song)[2]["job_id"]
@@ -437,7 +424,7 @@ def test_a_cancel_that_cannot_finish_in_time_answers_202(stages, song, tmp_path)
 
 
 # -- 12. a partial video left by a kill is removed when the job resumes --------------------
-def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(stages, song, tmp_path):
+def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(server_stages, song, tmp_path):
     from musicvid_server.store import JobStore
 
     data = tmp_path / "data"
@@ -467,7 +454,7 @@ def test_a_partial_video_from_a_killed_compositor_is_cleaned_on_resume(stages, s
 KEY = "a-long-enough-api-key-0123456789"
 
 
-def test_status_gives_signed_links_that_open_only_that_job(stages, song, tmp_path):
+def test_status_gives_signed_links_that_open_only_that_job(server_stages, song, tmp_path):
     import logging
     import time
 
@@ -537,7 +524,7 @@ def test_the_redaction_filter_covers_uvicorn_access_records():
 
 
 # -- 13. the small ones -------------------------------------------------------------------
-def test_range_errors_are_json(stages, song, tmp_path):
+def test_range_errors_are_json(server_stages, song, tmp_path):
     with running_server(app_for(tmp_path)) as url:
         job_id = post_song(url, song)[2]["job_id"]
         wait_for(lambda: job_status(url, job_id)["state"] in FINAL)
@@ -553,7 +540,7 @@ def test_range_errors_are_json(stages, song, tmp_path):
         assert code == 206 and len(data) == 10
 
 
-def test_non_ascii_digits_are_not_numbers(stages, song, tmp_path):
+def test_non_ascii_digits_are_not_numbers(server_stages, song, tmp_path):
     with running_server(app_for(tmp_path)) as url:
         for seed in ("٧", "７", "𝟕", "1٢"):
             code, _, body = post_song(url, song, seed=seed)
@@ -566,7 +553,7 @@ def test_non_ascii_digits_are_not_numbers(stages, song, tmp_path):
 
 
 @pytest.mark.skipif(__import__("os").name == "nt", reason="POSIX file modes")
-def test_data_files_are_private_to_the_servers_user(stages, song, tmp_path):
+def test_data_files_are_private_to_the_servers_user(server_stages, song, tmp_path):
     import os
     import stat
 

@@ -7,8 +7,6 @@ import sys
 import pytest
 from server_support import SMALL, running_server
 
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
-from musicvid.testing import FakeStagesPlugin
 from musicvid_server import ServerSettings, create_app
 
 pytest.importorskip("schemathesis")
@@ -26,23 +24,18 @@ checks = { positive_data_acceptance = { enabled = false } }
 """
 
 
-def test_schemathesis_finds_no_server_errors(tmp_path):
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+def test_schemathesis_finds_no_server_errors(tmp_path, fakes):
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
     settings = ServerSettings(data_dir=tmp_path / "data",
                               render_options=dict(SMALL, keyframes="solid"))
-    try:
-        with running_server(create_app(settings)) as url:
-            proc = subprocess.run(
-                [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
-                 "--config-file", str(config), "run", f"{url}/openapi.json",
-                 "--max-examples", "25", "--request-timeout", "20", "--workers", "1",
-                 "--generation-database", "none", "--no-color"],
-                capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    finally:
-        reset_plugin_manager()
+    with running_server(create_app(settings)) as url:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
+             "--config-file", str(config), "run", f"{url}/openapi.json",
+             "--max-examples", "25", "--request-timeout", "20", "--workers", "1",
+             "--generation-database", "none", "--no-color"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "Tested: 12" in out and "5xx" not in out.split("SUMMARY")[-1]

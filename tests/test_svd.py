@@ -18,10 +18,9 @@ from musicvid import (
 from musicvid.defaults import auto_motion, svd_motion
 from musicvid.defaults.auto_motion import AutoMotion
 from musicvid.defaults.svd_motion import SVDMotion, svd_size, time_warp
-from musicvid.plugins import get_plugin_manager, reset_plugin_manager
 from musicvid.protocols import StageContext
 from musicvid.testing import TINY_SVD_OPTIONS as FAST
-from musicvid.testing import FakeStagesPlugin, run_cli
+from musicvid.testing import run_cli
 
 W, H = 96, 54
 
@@ -246,15 +245,18 @@ def test_auto_spends_its_budget_on_the_loudest_shots(monkeypatch):
     assert unlimited == ["svd"] * 4 and calls == [0, 1, 2, 3]
 
 
-def test_cuda_out_of_memory_falls_back_to_ken_burns_with_a_warning(tmp_path, click,
-                                                                   monkeypatch, cache_dir):
+@pytest.fixture
+def svd_out_of_memory(monkeypatch, fakes):
+    """``auto`` takes SVD for every shot, as on a GPU, and SVD runs out of GPU memory."""
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(AutoMotion, "svd_possible", lambda self, ctx: (True, ""))
     monkeypatch.setattr(SVDMotion, "generate", oom)
-    reset_plugin_manager()
-    get_plugin_manager().register(FakeStagesPlugin(), name="fakes")
+
+
+def test_cuda_out_of_memory_falls_back_to_ken_burns_with_a_warning(tmp_path, click, cache_dir,
+                                                                   svd_out_of_memory):
     audio, _ = click(duration=6.0)
     seen = []
     result = render(audio, tmp_path / "auto.mp4", profile="gpu", motion="auto",
@@ -266,7 +268,17 @@ def test_cuda_out_of_memory_falls_back_to_ken_burns_with_a_warning(tmp_path, cli
     assert "Ken Burns instead" in warnings[0]
     assert result.composite.frame_count == 180
     assert not list((cache_dir / "clip").rglob("*.mkv"))  # fallbacks are not cached
-    reset_plugin_manager()
+
+
+def test_auto_says_in_the_result_which_shots_fell_back_to_ken_burns(click, tmp_path,
+                                                                    svd_out_of_memory):
+    audio, _ = click(duration=3.0)
+    result = render(audio, tmp_path / "auto.mp4", profile="gpu", device="cpu",
+                    dtype="float32", keyframes="solid", motion="auto", width=64,
+                    height=36, keyframe_width=64, keyframe_height=36)
+    reasons = [f["reason"] for f in result.stats["motion_fallbacks"]]
+    assert len(reasons) == len(result.storyboard.shots)
+    assert "CUDA out of memory" in reasons
 
 
 def test_svd_cache_evicts_before_loading_the_next_model(monkeypatch):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from ..config import RenderConfig
@@ -204,18 +205,24 @@ def estimate_clip_tokens(text: str) -> int:
     return n
 
 
-def fit_prompt(parts: list[tuple[int, str]], max_words: int = MAX_WORDS,
-               max_tokens: int = MAX_TOKENS) -> str:
+def fit_prompt(parts: Sequence[tuple[int, str]], max_words: int = MAX_WORDS,
+               max_tokens: int = MAX_TOKENS,
+               count: Callable[[str], int] = estimate_clip_tokens,
+               keep: int | None = None) -> str:
     """Join ``(priority, text)`` parts with commas, dropping the lowest priority (highest
-    number) parts until the prompt fits ``max_words`` and ``max_tokens``."""
+    number, later first) parts until the prompt fits ``max_words`` and ``max_tokens``
+    (tokens by ``count``); parts of priority ``keep`` or lower are never dropped."""
     kept = [(p, t) for p, t in parts if t]
 
     def text() -> str:
         return ", ".join(t for _, t in kept)
-    while len(kept) > 1 and (len(text().split()) > max_words
-                             or estimate_clip_tokens(text()) > max_tokens):
-        worst = max(range(len(kept)), key=lambda i: (kept[i][0], i))
-        kept.pop(worst)
+
+    def droppable() -> list[int]:
+        return [i for i, (p, _) in enumerate(kept) if keep is None or p > keep]
+
+    while (len(kept) > 1 and (worst := droppable())
+           and (len(text().split()) > max_words or count(text()) > max_tokens)):
+        kept.pop(max(worst, key=lambda i: (kept[i][0], i)))
     return text()
 
 

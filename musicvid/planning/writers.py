@@ -49,6 +49,7 @@ from .prompts import (
     ROLES,
     VisualIdentity,
     estimate_clip_tokens,
+    fit_prompt,
     intensity,
     role_of,
 )
@@ -222,19 +223,11 @@ def fit_text(text: str, max_tokens: int, count: TokenCounter = estimate_clip_tok
 
 def fit_parts(parts: Sequence[tuple[int, str]], count: TokenCounter = estimate_clip_tokens,
               max_tokens: int = MAX_TOKENS, max_words: int = MAX_WORDS) -> str:
-    """Join ``(priority, text)`` parts with commas, dropping the lowest-priority parts
-    (highest number, later first) until the prompt fits; priority 0 is never dropped."""
-    kept = [(p, t.strip()) for p, t in parts if t and t.strip()]
-
-    def text() -> str:
-        return ", ".join(t for _, t in kept)
-
-    while (len(kept) > 1 and any(p > 0 for p, _ in kept)
-           and (len(text().split()) > max_words or count(text()) > max_tokens)):
-        worst = max((i for i in range(len(kept)) if kept[i][0] > 0),
-                    key=lambda i: (kept[i][0], i))
-        kept.pop(worst)
-    return text()
+    """Join ``(priority, text)`` parts (stripped) with commas, dropping the lowest-priority
+    parts (highest number, later first) until the prompt fits; priority 0 is never dropped
+    (:func:`~musicvid.planning.prompts.fit_prompt` with ``keep=0``)."""
+    return fit_prompt([(p, t.strip()) for p, t in parts if t], max_words, max_tokens, count,
+                      keep=0)
 
 
 # -- the template writer ----------------------------------------------------------------------

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["build_tiny_ip_adapter", "build_tiny_lora", "build_tiny_sdxl", "build_tiny_svd",
-           "build_tiny_vae", "build_tiny_whisper", "write_tiny_models", "write_tiny_tokenizer"]
+           "build_tiny_vae", "build_tiny_whisper", "save_random_lora", "tiny_clip_text",
+           "tiny_clip_tokenizer", "tiny_clip_vision", "write_tiny_models", "write_tiny_tokenizer"]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -50,10 +51,60 @@ def write_tiny_tokenizer(directory: Path) -> Any:
     return CLIPTokenizer.from_pretrained(str(directory), model_max_length=77)
 
 
-def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random ``StableDiffusionXLPipeline`` to ``directory``; return it."""
+def tiny_clip_tokenizer() -> Any:
+    """:func:`write_tiny_tokenizer`'s tokenizer, written to a temporary folder and loaded."""
     import tempfile
 
+    with tempfile.TemporaryDirectory() as tok_dir:
+        return write_tiny_tokenizer(Path(tok_dir))
+
+
+def tiny_clip_text(projection: bool = False) -> Any:
+    """A tiny random CLIP text encoder, 32 wide (``CLIPTextModelWithProjection`` with
+    ``projection``, else ``CLIPTextModel``); weights from torch's current random state."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    cfg = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
+                         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
+                         pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    return CLIPTextModelWithProjection(cfg) if projection else CLIPTextModel(cfg)
+
+
+def tiny_clip_vision(projection_dim: int = 32) -> Any:
+    """A tiny random ``CLIPVisionModelWithProjection`` (224×224 images, 32 wide)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=projection_dim, num_hidden_layers=2,
+        num_attention_heads=4, image_size=224, intermediate_size=37, patch_size=32))
+
+
+def save_random_lora(pipeline_cls: Any, model_cls: Any, model_dir: str | Path, subfolder: str,
+                     layers: str, directory: str | Path, seed: int = 0, rank: int = 4) -> Path:
+    """A rank-``rank`` LoRA with random weights on the attention projections of the
+    ``model_cls`` in ``model_dir/subfolder``, saved to ``directory`` like a real one by
+    ``pipeline_cls.save_lora_weights`` (its ``layers`` argument); B is normally zero at the
+    start: here it is not, so the LoRA does something (needs peft)."""
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    model = model_cls.from_pretrained(str(model_dir), subfolder=subfolder)
+    model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
+                                 target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    out = Path(directory)
+    pipeline_cls.save_lora_weights(str(out), **{layers: get_peft_model_state_dict(model)},
+                                   safe_serialization=True)
+    return out
+
+
+def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``StableDiffusionXLPipeline`` to ``directory``; return it."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -61,7 +112,6 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     out = Path(directory)
     torch.manual_seed(seed)
@@ -83,18 +133,14 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear",
         timestep_spacing="leading")
-    text_cfg = dict(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
-                    layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
-                    pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_cfg))
-    with tempfile.TemporaryDirectory() as tok_dir:
-        tokenizer = write_tiny_tokenizer(Path(tok_dir))
-        pipe = StableDiffusionXLPipeline(
-            vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-            tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
-            add_watermarker=False)
-        pipe.save_pretrained(str(out))
+    text_encoder = tiny_clip_text()
+    text_encoder_2 = tiny_clip_text(projection=True)
+    tokenizer = tiny_clip_tokenizer()
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
+        add_watermarker=False)
+    pipe.save_pretrained(str(out))
     return out
 
 
@@ -116,23 +162,10 @@ def build_tiny_vae(directory: str | Path, seed: int = 0) -> Path:
 def build_tiny_lora(sdxl_dir: str | Path, directory: str | Path, seed: int = 0,
                     rank: int = 4) -> Path:
     """A random LoRA for the tiny SDXL UNet, saved like a real one (needs peft)."""
-    import torch
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel.from_pretrained(str(sdxl_dir), subfolder="unet")
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    with torch.no_grad():
-        for name, param in unet.named_parameters():
-            if "lora_B" in name:  # B starts at zero; make the LoRA actually do something
-                param.normal_(0, 0.5)
-    out = Path(directory)
-    StableDiffusionXLPipeline.save_lora_weights(
-        str(out), unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True)
-    return out
+    return save_random_lora(StableDiffusionXLPipeline, UNet2DConditionModel, sdxl_dir, "unet",
+                            "unet_lora_layers", directory, seed, rank)
 
 
 def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
@@ -144,7 +177,7 @@ def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
         StableVideoDiffusionPipeline,
         UNetSpatioTemporalConditionModel,
     )
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import CLIPImageProcessor
 
     out = Path(directory)
     torch.manual_seed(seed)
@@ -165,9 +198,7 @@ def build_tiny_svd(directory: str | Path, seed: int = 0) -> Path:
         interpolation_type="linear", num_train_timesteps=1000, prediction_type="v_prediction",
         sigma_max=700.0, sigma_min=0.002, steps_offset=1, timestep_spacing="leading",
         timestep_type="continuous", trained_betas=None, use_karras_sigmas=True)
-    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
-        image_size=224, intermediate_size=37, patch_size=32))
+    image_encoder = tiny_clip_vision()
     feature_extractor = CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224})
     pipe = StableVideoDiffusionPipeline(
         vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
@@ -280,7 +311,6 @@ def build_tiny_ip_adapter(sdxl_dir: str | Path, directory: str | Path, seed: int
     import torch
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from ..defaults.sdxl_reference import (
         IMAGE_ENCODER_FOLDER,
@@ -292,9 +322,7 @@ def build_tiny_ip_adapter(sdxl_dir: str | Path, directory: str | Path, seed: int
     sub = out / IP_ADAPTER_SUBFOLDER
     torch.manual_seed(seed)
     embed_dim = 16
-    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-        image_size=224, patch_size=32, projection_dim=embed_dim))
+    encoder = tiny_clip_vision(projection_dim=embed_dim)
     encoder.save_pretrained(str(sub / IMAGE_ENCODER_FOLDER))
     unet = UNet2DConditionModel.from_pretrained(str(Path(sdxl_dir) / "unet"))
     cross = int(unet.config.cross_attention_dim)

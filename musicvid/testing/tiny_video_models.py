@@ -2,15 +2,17 @@
 pipelines, built offline with the real classes and saved with ``save_pretrained``.
 
 Shapes follow diffusers' own fast tests; text encoders are tiny random T5/CLIP models
-with tokenizers made from a hand-written vocabulary, so nothing is downloaded. Each
-folder loads through the same ``from_pretrained`` path as a hub id.
+(the CLIP ones and the LoRA maker shared with :mod:`.tiny_models`) with tokenizers made
+from a hand-written vocabulary, so nothing is downloaded. Each folder loads through the
+same ``from_pretrained`` path as a hub id.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .tiny_models import save_random_lora, tiny_clip_text, tiny_clip_tokenizer
 
 __all__ = ["build_tiny_cogvideox", "build_tiny_flux", "build_tiny_flux_lora", "build_tiny_ltx", "build_tiny_sd3",
            "build_tiny_wan", "tiny_t5", "write_tiny_t5_tokenizer", "write_tiny_video_models"]
@@ -42,22 +44,6 @@ def tiny_t5(d_model: int = 32, vocab_size: int = 256, umt5: bool = False) -> Any
         vocab_size=vocab_size, d_model=d_model, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
         relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
         decoder_start_token_id=0))
-
-
-def _clip_text(projection: bool) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    cfg = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
-                         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
-                         pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
-    return CLIPTextModelWithProjection(cfg) if projection else CLIPTextModel(cfg)
-
-
-def _clip_tokenizer() -> Any:
-    from .tiny_models import write_tiny_tokenizer
-
-    with tempfile.TemporaryDirectory() as tok_dir:
-        return write_tiny_tokenizer(Path(tok_dir))
 
 
 def _save(pipe: Any, directory: str | Path) -> Path:
@@ -187,9 +173,9 @@ def build_tiny_flux(directory: str | Path, seed: int = 0, guidance_embeds: bool 
         patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
         axes_dims_rope=[4, 4, 8], guidance_embeds=guidance_embeds)
-    tok = _clip_tokenizer()
+    tok = tiny_clip_tokenizer()
     pipe = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=_clip_text(False),
+        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=tiny_clip_text(),
         text_encoder_2=tiny_t5(32), tokenizer=tok, tokenizer_2=write_tiny_t5_tokenizer(),
         transformer=transformer, vae=_tiny_image_vae(4), image_encoder=None,
         feature_extractor=None)
@@ -210,10 +196,10 @@ def build_tiny_sd3(directory: str | Path, seed: int = 0) -> Path:
         sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
         num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=32,
         pooled_projection_dim=64, out_channels=4)
-    tok = _clip_tokenizer()
+    tok = tiny_clip_tokenizer()
     pipe = StableDiffusion3Pipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=_clip_text(True),
-        text_encoder_2=_clip_text(True), text_encoder_3=tiny_t5(32), tokenizer=tok,
+        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=tiny_clip_text(True),
+        text_encoder_2=tiny_clip_text(True), text_encoder_3=tiny_t5(32), tokenizer=tok,
         tokenizer_2=tok, tokenizer_3=write_tiny_t5_tokenizer(), transformer=transformer,
         vae=_tiny_image_vae(4))
     return _save(pipe, directory)
@@ -222,24 +208,10 @@ def build_tiny_sd3(directory: str | Path, seed: int = 0) -> Path:
 def build_tiny_flux_lora(flux_dir: str | Path, directory: str | Path, seed: int = 0,
                          rank: int = 4) -> Path:
     """A random LoRA for the tiny FLUX transformer, saved like a real one (needs peft)."""
-    import torch
     from diffusers import FluxPipeline, FluxTransformer2DModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
-    torch.manual_seed(seed)
-    transformer = FluxTransformer2DModel.from_pretrained(str(flux_dir), subfolder="transformer")
-    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
-                                       target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    with torch.no_grad():
-        for name, param in transformer.named_parameters():
-            if "lora_B" in name:  # B starts at zero; make the LoRA do something
-                param.normal_(0, 0.5)
-    out = Path(directory)
-    FluxPipeline.save_lora_weights(
-        str(out), transformer_lora_layers=get_peft_model_state_dict(transformer),
-        safe_serialization=True)
-    return out
+    return save_random_lora(FluxPipeline, FluxTransformer2DModel, flux_dir, "transformer",
+                            "transformer_lora_layers", directory, seed, rank)
 
 
 BUILDERS = {"wan": build_tiny_wan, "ltx": build_tiny_ltx, "cogvideox": build_tiny_cogvideox,
