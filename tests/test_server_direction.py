@@ -11,7 +11,6 @@ from test_server import (  # noqa: F401
     FIELDS,
     make_client,
     song,
-    stages,
     start_ok,
     status,
     stored,
