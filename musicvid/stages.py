@@ -156,7 +156,7 @@ def stage_config(stage: Any, config: Any) -> tuple[Any, list[str]]:
     to the config (the time budget's)."""
     given: dict[str, Any] = {}
     for prefix, cls in option_groups(stage).items():
-        parsed = parse_stage_options(config.options, prefix, cls, config)
+        parsed: Any = parse_stage_options(config.options, prefix, cls, config)
         for name, config_field in config_fields(cls).items():
             if config.options.get(f"{prefix}_{name}") is not None:
                 given[config_field] = getattr(parsed, name)
