@@ -14,7 +14,9 @@ quality ladder, cheapest last, until every distinct shot gets its own keyframe:
    one per section group: below that the plan says it is over budget.
 
 Rungs 2 and 4 switch models, so they are offered only for the base SDXL model from the
-hub (the Lightning LoRA is made for it; the downloads are on first use). The printed
+hub (the Lightning LoRA is made for it; the downloads are on first use). A setting given
+as the stage's option (``--option sdxl_steps=30``) is planned with and kept as given:
+the rungs that would change it are left out (``BudgetPlan.fixed`` names it). The printed
 estimate is updated as the run goes (:class:`BudgetTracker`, the progress callback's
 ``budget`` stage): from the keyframes made so far, then from the encoder's real speed.
 """
@@ -25,7 +27,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -130,8 +132,9 @@ class Sampler:
     reload: bool = False
 
 
-def ladder(config: Any) -> list[Sampler]:
-    """The samplers :func:`choose` tries for ``config``, best first (see the module doc)."""
+def ladder(config: Any, fixed: Collection[str] = ()) -> list[Sampler]:
+    """The samplers :func:`choose` tries for ``config``, best first (see the module doc),
+    leaving out those that change a config field named in ``fixed``."""
     from .config import DEFAULT_SDXL_MODEL, DEFAULT_TINY_VAE, FEW_STEP_PRESETS
 
     cfg = config.guidance_scale > 1.0
@@ -155,7 +158,7 @@ def ladder(config: Any) -> list[Sampler]:
                              (("few_step", "lightning"), ("steps", p["steps"]),
                               ("guidance_scale", p["guidance_scale"]),
                               ("tiny_vae", DEFAULT_TINY_VAE)), reload=True))
-    return rungs
+    return [r for r in rungs if not {name for name, _ in r.changes} & set(fixed)]
 
 
 def _sizes(width: int, height: int) -> list[tuple[int, int]]:
@@ -184,6 +187,7 @@ class BudgetPlan:
     step_floor: int = 0
     encode_s: float = 0.0  # the motion + encode part of other_s
     estimates: list[dict[str, Any]] = field(default_factory=list)  # re-estimates, in order
+    fixed: list[str] = field(default_factory=list)  # fields set by --option: kept as given
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -340,6 +344,7 @@ def fit_budget(pipe: Any, analysis: Any, started: float) -> tuple[BudgetPlan, An
     import os
 
     from . import cache_keys, planning
+    from .stages import stage_config
     from .types import frame_count_for
 
     ctx = pipe._ctx("budget")
@@ -348,7 +353,8 @@ def fit_budget(pipe: Any, analysis: Any, started: float) -> tuple[BudgetPlan, An
     if calibrate is None:
         log.info("the %s keyframe stage has no costs to fit a time budget to", gen.name)
         return None
-    c = pipe.config
+    # the settings the stage will use: those it was given as options stay as they are
+    c, fixed = stage_config(gen, pipe.config)
     key = cache_keys.calibration_key(pipe.stage_identity("keyframes", ctx), c.device,
                                      os.cpu_count())
     measured = pipe.cache.get_json("calibration", key)
@@ -370,10 +376,11 @@ def fit_budget(pipe: Any, analysis: Any, started: float) -> tuple[BudgetPlan, An
     most = len({(s.prompt, s.negative_prompt, s.seed) for s in full.shots})
     fewest = len({sec.group for sec in analysis.sections}) or 1
     elapsed = time.perf_counter() - started
-    plan = choose(c.time_budget * 60.0 - elapsed, costs, ladder(c),
+    plan = choose(c.time_budget * 60.0 - elapsed, costs, ladder(c, fixed),
                   width=c.keyframe_width, height=c.keyframe_height, min_keyframes=fewest,
                   max_keyframes=most, other_s=other, load_s=load_s, reload_s=costs.load_s)
     plan.step_floor = step_floor(c)
+    plan.fixed = fixed
     plan.estimate_s += elapsed
     plan.estimates.append({"elapsed_s": round(elapsed, 2),
                            "estimate_s": round(plan.estimate_s, 2), "from": "calibration"})

@@ -32,14 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._options import parse_stage_options, stage_option
+from ._options import config_fields, parse_stage_options, stage_option
 from .errors import InvalidOptionError, PluginError
 from .protocols import StageContext
 
 __all__ = ["STAGE_BASES", "AnalyzerBase", "CompositorBase", "KeyframeGeneratorBase",
            "MotionGeneratorBase", "Stage", "TranscriberBase", "check_stage_class", "check_stage_object",
-           "option_groups", "stage_batch_size", "stage_cacheable", "stage_option",
-           "stage_options_key", "stage_version", "validate_stage_options"]
+           "option_groups", "stage_batch_size", "stage_cacheable", "stage_config",
+           "stage_option", "stage_options_key", "stage_version", "validate_stage_options"]
 
 
 class Stage:
@@ -147,6 +147,20 @@ def stage_options_key(stage: Any, ctx: StageContext) -> dict[str, Any]:
         if keyed:
             out[prefix] = keyed
     return out
+
+
+def stage_config(stage: Any, config: Any) -> tuple[Any, list[str]]:
+    """``config`` as ``stage`` sees it: with the ``--option`` values of its
+    :func:`~musicvid._options.config_option` fields applied (``sdxl_steps=30`` sets
+    ``steps``; checked), and the names of the fields so set, which win over any change
+    to the config (the time budget's)."""
+    given: dict[str, Any] = {}
+    for prefix, cls in option_groups(stage).items():
+        parsed: Any = parse_stage_options(config.options, prefix, cls, config)
+        for name, config_field in config_fields(cls).items():
+            if config.options.get(f"{prefix}_{name}") is not None:
+                given[config_field] = getattr(parsed, name)
+    return (dataclasses.replace(config, **given) if given else config), sorted(given)
 
 
 def validate_stage_options(options: Mapping[str, Any], stages: Mapping[str, Any]) -> None:

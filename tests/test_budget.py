@@ -320,3 +320,31 @@ def test_a_tight_budget_on_the_base_model_switches_to_lightning_and_taesdxl(monk
     assert sdxl_keyframes.LoadOptions.from_config(c).lora.startswith("ByteDance/SDXL-Lightning/")
     # priced without CFG (the measured one-branch step) and with the tiny VAE
     assert plan.per_keyframe_s == pytest.approx(1.0 + 4 * 13.0 + 21.0 * 0.077)
+
+
+def test_a_setting_given_as_the_stage_option_is_kept_and_planned_with(monkeypatch):
+    import time
+
+    import musicvid.budget as budget_mod
+    from musicvid.pipeline import Pipeline
+
+    # the costs that make the base model switch to Lightning (the test above)
+    fake = {"step_s": 25.0, "step1_s": 13.0, "text_s": 1.0, "decode_s": 21.0,
+            "width": 768, "height": 432, "load_s": 30.0, "cfg": True, "tiny_vae": False}
+    monkeypatch.setattr(sdxl_keyframes.SDXLKeyframes, "calibrate", lambda self, ctx: dict(fake))
+    monkeypatch.setattr(budget_mod, "measure_encode_fps", lambda *a, **k: 50.0)
+    pipe = Pipeline(RenderConfig.create(time_budget=60.0, steps=20,
+                                        options={"sdxl_steps": "30"}))
+    try:
+        plan = pipe.fit_budget(_song_with_repeats(), time.perf_counter())
+        stage_steps = pipe.stage("keyframes").options(pipe._ctx("keyframes")).steps
+        c = pipe.config
+    finally:
+        pipe.close()
+    # --option sdxl_steps=30 wins over --steps 20 and over the budget: no fewer steps,
+    # no Lightning; what the plan prices is what the stage runs
+    assert plan.fixed == ["steps"] and plan.steps == c.steps == stage_steps == 30
+    assert c.few_step is None and c.guidance_scale == 6.0
+    decode = 21.0 * (0.077 if c.tiny_vae else 1.0)
+    assert plan.per_keyframe_s == pytest.approx(
+        1.0 + (30 * 25.0 + decode) * plan.width * plan.height / (768 * 432))

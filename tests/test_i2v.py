@@ -378,7 +378,9 @@ def test_the_svd_family_is_animated_by_the_svd_stage(tiny_models, monkeypatch):
     seen = []
 
     def fake(self, keyframe, shot, board, analysis, ctx):
-        seen.append(ctx.config.svd_model)
+        from musicvid.defaults.svd_motion import svd_options
+
+        seen.append(svd_options(ctx)["model"])  # the model the svd stage loads
         return np.zeros((4, 64, 64, 3), np.uint8)
 
     monkeypatch.setattr(SVDMotion, "generate", fake)
@@ -387,6 +389,11 @@ def test_the_svd_family_is_animated_by_the_svd_stage(tiny_models, monkeypatch):
     clip = I2VMotion().animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
     assert seen == [str(tiny_models["svd"])] and clip.meta["family"] == "svd"
     assert len(list(clip)) == 10
+    # the video model is the SVD model, whatever --option svd_model says
+    seen.clear()
+    ctx = ctx_for(tiny_models["svd"], svd_model="another/svd")
+    I2VMotion().animate(keyframe(), board.shots[0], board, analysis_of(board), ctx)
+    assert seen == [str(tiny_models["svd"])]
 
 
 def test_i2v_module_keeps_one_video_model_loaded(tiny_video_models):

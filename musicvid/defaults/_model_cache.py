@@ -1,13 +1,13 @@
 """The loaded-model caches of the model stages: an LRU of pipelines per loader, keyed by
 the load options (model, device, dtype, offload...), that evicts before it loads.
 
-Each loader module (``i2v_models``, ``svd_motion``, ``t2i_keyframes``) keeps its own
-``_PIPELINES`` (an ``OrderedDict``) and ``_LOCK`` and loads through :func:`cached_load`
-(tests swap a module's ``_PIPELINES`` and ``MAX_LOADED``, so the loaders pass them in at
-each call): a hit is moved to the end; a miss first drops the least recently used
-pipelines until there is room, frees their memory, and only then loads, so two big
-pipelines are never resident at once. :func:`release` empties other modules'
-caches (the keyframe models before a video model, and the other way round).
+Each loader module (``i2v_models``, ``sdxl_loading``, ``svd_motion``, ``t2i_keyframes``)
+keeps its own ``_PIPELINES`` (an ``OrderedDict``) and ``_LOCK`` and loads through
+:func:`cached_load` (tests swap a module's ``_PIPELINES`` and ``MAX_LOADED``, so the
+loaders pass them in at each call): a hit is moved to the end; a miss first drops the
+least recently used pipelines until there is room, frees their memory, and only then
+loads, so two big pipelines are never resident at once. :func:`release` empties other
+modules' caches (the keyframe models before a video model, and the other way round).
 """
 
 from __future__ import annotations

@@ -319,8 +319,10 @@ class I2VMotion(MotionGeneratorBase):
             return kenburns_clip(keyframe, shot, storyboard, analysis, ctx, "kind kenburns")
         fam = self.family(ctx)
         if fam.name == "svd":  # the SVD family is the svd stage's
-            svd_ctx = StageContext(replace(ctx.config, svd_model=ctx.config.video_model),
-                                   ctx.stage, ctx.progress_callback, ctx.is_cancelled, ctx.extra)
+            options = {k: v for k, v in ctx.config.options.items() if k != "svd_model"}
+            config = replace(ctx.config, svd_model=ctx.config.video_model, options=options)
+            svd_ctx = StageContext(config, ctx.stage, ctx.progress_callback, ctx.is_cancelled,
+                                   ctx.extra)
             clip = self.svd.animate(keyframe, shot, storyboard, analysis, svd_ctx)
             clip.meta["family"] = "svd"
             return clip

@@ -13,6 +13,7 @@ Shots the storyboard marks ``"kind": "kenburns"`` stay Ken Burns.
 Stage options (``--option svd_steps=12``; all optional):
 
 ========================  ==========================================================
+``svd_model``             the model: ``--svd-model`` as an option (the option wins)
 ``svd_steps``             diffusion steps (25)
 ``svd_frames``            frames generated per shot (the model's default: 25 for XT)
 ``svd_fps``               the fps the clip is generated for (7); also its natural speed
@@ -37,18 +38,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._options import (
+    config_option,
     non_negative_float,
     non_negative_int,
     option_table,
     parse_bool,
+    parse_stage_options,
     positive_int,
     stage_option,
-    stage_options,
 )
 from .._torch import dtype_kwargs, require_diffusers, require_torch, resolve_device, torch_dtype
 from .._video import cover_resize
@@ -90,8 +92,10 @@ def _byte(value: object) -> int:
 @dataclass(frozen=True)
 class SVDOptions:
     """``--option svd_steps=12`` ...; the ones marked ``key=False`` change how the frames
-    are made (memory, time), not what they are, and stay out of the cache keys."""
+    are made (memory, time), not what they are, and stay out of the cache keys (``model``,
+    the ``--svd-model`` field, is keyed by :meth:`SVDMotion.cache_key_parts`)."""
 
+    model: str = config_option("svd_model", key=False)
     steps: int = stage_option(25, positive_int, "a positive integer", help="diffusion steps")
     frames: int = stage_option(0, non_negative_int,
                                "a positive integer (0: the model's default)")
@@ -115,7 +119,8 @@ OPTIONS = option_table(SVDOptions)
 
 
 def svd_options(ctx: StageContext) -> dict[str, Any]:
-    return stage_options(ctx.config.options, "svd", OPTIONS)
+    """The ``svd_*`` options over their defaults (``model``: over ``--svd-model``)."""
+    return asdict(parse_stage_options(ctx.config.options, "svd", SVDOptions, ctx.config))
 
 
 def svd_size(width: int, height: int, max_area: int = MAX_AREA) -> tuple[int, int]:
@@ -200,12 +205,11 @@ class SVDMotion(MotionGeneratorBase):
         # how the frames are made (not how they are loaded: offload, chunking)
         made = {k: opts[k] for k in ("steps", "frames", "fps", "width", "height", "hybrid",
                                      "hybrid_after", "motion_bucket", "noise_aug")}
-        return {"model": c.svd_model, "dtype": c.dtype, "v": 1, **made}
+        return {"model": opts["model"], "dtype": c.dtype, "v": 1, **made}
 
     def preflight(self, ctx: StageContext) -> None:
-        svd_options(ctx)
+        model = svd_options(ctx)["model"]
         require_diffusers("motion", self.name)
-        model = ctx.config.svd_model
         local = Path(model).expanduser()
         if local.exists() and not (local / "model_index.json").is_file():
             from .sdxl_keyframes import model_load_error
@@ -261,7 +265,7 @@ class SVDMotion(MotionGeneratorBase):
         torch = require_torch("motion", self.name)
         c = ctx.config
         opts = svd_options(ctx)
-        pipe = load_svd(c.svd_model, c.device, c.dtype, self._offload(ctx, opts))
+        pipe = load_svd(opts["model"], c.device, c.dtype, self._offload(ctx, opts))
         gw, gh = self.generation_size(ctx, storyboard)
         n_frames = opts["frames"] or int(pipe.unet.config.num_frames)
         image = Image.fromarray(cover_resize(keyframe.image, gw, gh))
