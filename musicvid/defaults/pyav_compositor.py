@@ -21,10 +21,11 @@ With lyrics in the storyboard (``meta["lyrics"]``), ``captions`` ``burn``/``both
 the caption sprites into the frames on their way to the encoder, and ``soft``/``both``
 adds a ``mov_text`` subtitle track (see :mod:`musicvid.captions`).
 
-Options: ``codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264, hevc),
-``preset``, ``crf``, ``pix_fmt``, and the output size (``width``/``height``/``aspect``).
-Stage options: ``audio_mode`` (auto, copy, aac), ``audio_bitrate`` (bits/s),
-``encoder_queue`` (frames buffered between the threads).
+Stage options: ``encoder_codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264,
+hevc), ``encoder_preset``, ``encoder_crf``, ``encoder_pix_fmt`` (the render options
+``codec``, ``preset``, ``crf``, ``pix_fmt`` and their flags set the same), ``encoder_queue``
+(frames buffered between the threads), ``audio_mode`` (auto, copy, aac), ``audio_bitrate``
+(bits/s). The output size is the storyboard's (``width``/``height``/``aspect``).
 
 Its parts: :mod:`.pyav_encoder` (codec settings, the encoder thread), :mod:`.pyav_audio`
 (the song as AAC); this module has the stage, the transitions and the final check.
@@ -42,7 +43,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .._options import option_table, positive_int, stage_option
+from .._options import config_option, config_option_error, option_table, positive_int, stage_option
 from .._video import black_frame, blend
 from ..captions import add_subtitle_track, burner_for, soft_track
 from ..errors import InvalidOptionError, OutputError, StoryboardError
@@ -93,8 +94,15 @@ class AudioOptions:
 
 @dataclass(frozen=True)
 class EncoderOptions:
-    """``--option encoder_queue=8``."""
+    """``--option encoder_crf=18``, ``encoder_preset=slow``, ``encoder_queue=8``...
 
+    ``codec``, ``pix_fmt``, ``crf`` and ``preset`` are the render options of those names
+    (``--crf 18`` sets the same; given both, the ``--option`` wins)."""
+
+    codec: str = config_option("codec")
+    pix_fmt: str = config_option("pix_fmt")
+    crf: int = config_option("crf")
+    preset: str = config_option("preset")
     queue: int = stage_option(8, positive_int, "a positive number of frames", key=False)
 
 
@@ -205,8 +213,16 @@ class PyAVCompositor(CompositorBase):
         self.options(ctx, "audio")
 
     def _encoder(self, ctx: StageContext) -> tuple[EncoderOptions, EncoderSettings]:
-        """This render's ``encoder_*`` options and the settings of its codec options."""
-        return self.options(ctx, "encoder"), encoder_settings(ctx.config)
+        """This render's ``encoder_*`` options and the settings they make; a bad value's
+        error names the option it came from (``encoder_crf``, or ``crf`` for ``--crf``)."""
+        opts: EncoderOptions = self.options(ctx, "encoder")
+        try:
+            return opts, encoder_settings(opts)
+        except InvalidOptionError as exc:
+            renamed = config_option_error(exc, ctx.config.options, "encoder", EncoderOptions)
+            if renamed is exc:
+                raise
+            raise renamed from None
 
     def compose(self, clips: Iterator[Clip], storyboard: Storyboard, audio: Path,
                 output: Path, ctx: StageContext) -> CompositeResult:

@@ -74,7 +74,10 @@ def _probe_encoder(codec: str, pix_fmt: str) -> str | None:
 
 
 def encoder_settings(config: Any) -> EncoderSettings:
-    """Check the codec/pix_fmt/preset/CRF options and say how to encode with them."""
+    """Check the codec/pix_fmt/preset/CRF options and say how to encode with them.
+
+    ``config`` is anything with those four attributes: the compositor passes its parsed
+    :class:`~musicvid.defaults.pyav_compositor.EncoderOptions`, a ``RenderConfig`` works too."""
     import av
 
     name = str(getattr(config, "codec", "libx264") or "libx264").strip().lower()
