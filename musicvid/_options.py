@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from .errors import InvalidOptionError
 
-__all__ = ["Opt", "config_option", "option_table", "parse_bool", "parse_stage_options",
-           "stage_option", "stage_options"]
+__all__ = ["Opt", "config_option", "config_option_error", "option_table", "parse_bool",
+           "parse_stage_options", "stage_option", "stage_options"]
 
 T = TypeVar("T")
 
@@ -134,7 +134,8 @@ def config_option(config_field: str, *, key: bool = True, help: str = "") -> Any
     and its flag and environment variable stay as aliases: ``--option sdxl_steps=30`` and
     ``--steps 30`` set the same thing; given both, the ``--option`` wins. A given value is
     parsed like the flag's and checked by ``RenderConfig``'s own rules."""
-    spec = Opt(None, lambda v: _config_spec(config_field).parse(v), "", None)
+    spec = Opt(None, lambda v: _config_spec(config_field).parse(v) if isinstance(v, str) else v,
+               "", None)  # a typed value (Python's options={...: 18}) goes to the checks as is
     return field(default=None, metadata={"musicvid_stage_option": spec, "help": help,
                                          "key": key, "config_field": config_field})
 
@@ -154,6 +155,20 @@ def config_fields(cls: type) -> dict[str, str]:
             if "config_field" in f.metadata}
 
 
+def config_option_error(exc: InvalidOptionError, options: Mapping[str, Any], prefix: str,
+                        cls: type) -> InvalidOptionError:
+    """``exc`` (about a :class:`RenderConfig` field) renamed to the ``prefix_*`` option of
+    ``cls`` that gave the value, when one did; else ``exc`` itself. For a stage that checks
+    a :func:`config_option` value itself: ``encoder_crf=99`` fails naming ``encoder_crf``,
+    ``--crf 99`` naming ``crf``."""
+    key = next((f"{prefix}_{n}" for n, f in config_fields(cls).items()
+                if options.get(f"{prefix}_{n}") is not None
+                and f.replace("_", "-") == exc.option.replace("_", "-")), None)
+    if key is None:
+        return exc
+    return InvalidOptionError(key, exc.value, exc.valid, hint=exc.hint)
+
+
 def parse_stage_options(options: Mapping[str, Any], prefix: str, cls: type[T],
                         config: Any = None) -> T:
     """The ``prefix_*`` entries of ``options`` as an instance of the dataclass ``cls``;
@@ -169,11 +184,10 @@ def parse_stage_options(options: Mapping[str, Any], prefix: str, cls: type[T],
             try:
                 config = dataclasses.replace(config, **given)  # RenderConfig's checks
             except InvalidOptionError as exc:
-                key = next((f"{prefix}_{n}" for n, f in aliases.items()
-                            if f.replace("_", "-") == exc.option.replace("_", "-")), None)
-                if key is None:
+                renamed = config_option_error(exc, options, prefix, cls)
+                if renamed is exc:
                     raise
-                raise InvalidOptionError(key, exc.value, exc.valid, hint=exc.hint) from None
+                raise renamed from None
         for name, config_field in aliases.items():
             values[name] = getattr(config, config_field)
     return cls(**values)

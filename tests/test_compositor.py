@@ -313,3 +313,59 @@ def test_cli_passes_encoding_and_stage_options():
     bad = cli.build_parser().parse_args(["render", "s.wav", "-o", "v.mp4", "--option", "x"])
     with pytest.raises(InvalidOptionError, match="KEY=VALUE"):
         cli._config(bad)
+
+
+def test_encoder_settings_are_stage_options_aliased_by_their_flags(tmp_path):
+    comp = pc.PyAVCompositor()
+
+    def settings(**cfg):
+        return comp._encoder(StageContext(RenderConfig.create(**cfg), "composite"))[1]
+
+    assert settings().options == {"crf": "20", "preset": "veryfast"}
+    assert settings(crf=30).options["crf"] == "30"  # --crf
+    given = {"encoder_crf": "40", "encoder_preset": "ultrafast"}  # --option, which wins
+    assert settings(crf=30, options=given).options == {"crf": "40", "preset": "ultrafast"}
+    assert settings(options={"encoder_pix_fmt": "yuv444p"}).layout == "rgb"
+    assert settings(options={"encoder_codec": "hevc"}).codec == "libx265"
+    assert settings(options={"encoder_crf": 18}).options["crf"] == "18"  # typed, from Python
+    # and the encoder really takes them: a noisy clip, small at crf 45, large at crf 5
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (H, W, 3), np.uint8) for _ in range(10)]
+    clip = Clip(10, W, H, lambda: iter(noise))
+    audio = tone(tmp_path / "a.wav", 10 / 30)
+    sizes = [compose(tmp_path, board([10]), [clip], audio, name=f"crf{crf}.mp4",
+                     options={"encoder_crf": str(crf)}).path.stat().st_size
+             for crf in (5, 45)]
+    assert sizes[0] > 2 * sizes[1]
+
+
+def test_a_bad_encoder_option_is_named_as_it_was_given():
+    comp = pc.PyAVCompositor()
+
+    def preflight(**cfg):
+        comp.preflight(StageContext(RenderConfig.create(**cfg), "composite"))
+
+    with pytest.raises(InvalidOptionError, match=r"invalid encoder_crf: 99.*0 .lossless. to 51"):
+        preflight(options={"encoder_crf": "99"})
+    with pytest.raises(InvalidOptionError, match=r"invalid crf: 99"):
+        preflight(crf=99)
+    with pytest.raises(InvalidOptionError, match="invalid encoder_crf: 'loud'"):
+        preflight(options={"encoder_crf": "loud"})
+    with pytest.raises(InvalidOptionError, match="invalid encoder_preset: 'warp9'"):
+        preflight(options={"encoder_preset": "warp9"})
+    with pytest.raises(InvalidOptionError, match="invalid encoder_codec: 'mpeg9'"):
+        preflight(options={"encoder_codec": "mpeg9"})
+    with pytest.raises(InvalidOptionError, match="invalid encoder_pix_fmt: 'rgb48be'"):
+        preflight(options={"encoder_pix_fmt": "rgb48be"})
+
+
+def test_plugins_options_lists_the_encoder_settings_with_their_flags(capsys):
+    from musicvid import cli
+
+    assert cli.main(["plugins", "--options"]) == 0
+    lines = {ln.split()[1].split("=")[0]: ln for ln in capsys.readouterr().out.splitlines()
+             if ln.strip().startswith("--option encoder_")}
+    assert "(same as --crf)" in lines["encoder_crf"] and "encoder_crf=20" in lines["encoder_crf"]
+    assert "(same as --preset)" in lines["encoder_preset"]
+    assert "(same as --codec)" in lines["encoder_codec"]
+    assert "(same as --pix-fmt)" in lines["encoder_pix_fmt"]

@@ -21,26 +21,29 @@ With lyrics in the storyboard (``meta["lyrics"]``), ``captions`` ``burn``/``both
 the caption sprites into the frames on their way to the encoder, and ``soft``/``both``
 adds a ``mov_text`` subtitle track (see :mod:`musicvid.captions`).
 
-Options: ``codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264, hevc),
-``preset``, ``crf``, ``pix_fmt``, and the output size (``width``/``height``/``aspect``).
-Stage options: ``audio_mode`` (auto, copy, aac), ``audio_bitrate`` (bits/s),
-``encoder_queue`` (frames buffered between the threads).
+Stage options: ``encoder_codec`` (libx264, libx265, h264_nvenc, hevc_nvenc; aliases h264,
+hevc), ``encoder_preset``, ``encoder_crf``, ``encoder_pix_fmt`` (the render options
+``codec``, ``preset``, ``crf``, ``pix_fmt`` and their flags set the same), ``encoder_queue``
+(frames buffered between the threads), ``audio_mode`` (auto, copy, aac), ``audio_bitrate``
+(bits/s). The output size is the storyboard's (``width``/``height``/``aspect``).
+
+Its parts: :mod:`.pyav_encoder` (codec settings, the encoder thread), :mod:`.pyav_audio`
+(the song as AAC); this module has the stage, the transitions and the final check.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .._options import option_table, positive_int, stage_option, stage_options
+from .._options import config_option, config_option_error, option_table, positive_int, stage_option
 from .._video import black_frame, blend
 from ..captions import add_subtitle_track, burner_for, soft_track
 from ..errors import InvalidOptionError, OutputError, StoryboardError
@@ -48,28 +51,37 @@ from ..hookspecs import hookimpl
 from ..protocols import CompositeResult, StageContext
 from ..stages import CompositorBase
 from ..types import Clip, Storyboard
+from .pyav_audio import (  # noqa: F401 - the audio path, re-exported
+    AAC_FRAME,
+    AUDIO_RATES,
+    aac_input_frames,
+    aac_packets,
+    audio_rate,
+    copied_packets,
+    copyable_aac,
+)
+from .pyav_encoder import (  # noqa: F401 - the encoder, re-exported
+    CODEC_ALIASES,
+    CODECS,
+    COLORSPACE_BT601,
+    NVENC_PRESETS,
+    PRIMARIES_BT709,
+    RANGE_JPEG,
+    RANGE_MPEG,
+    TRC_BT709,
+    X264_PRESETS,
+    EncoderSettings,
+    _probe_encoder,
+    add_video_stream,
+    encode_frames,
+    encoder_settings,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EncoderSettings", "PyAVCompositor", "encoder_settings", "frame_stream",
-           "validate_output"]
+__all__ = ["AudioOptions", "EncoderOptions", "EncoderSettings", "PyAVCompositor",
+           "encoder_settings", "frame_stream", "validate_output"]
 
-AUDIO_RATES = (44100, 48000)
-AAC_FRAME = 1024
-
-CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "hevc": "libx265",
-                 "h265": "libx265", "x265": "libx265", "nvenc": "h264_nvenc"}
-CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                "slower", "veryslow")
-NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3",
-                 "fast": "p4", "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7"}
-
-# H.264/HEVC VUI colour tags (ISO/IEC 23091-4 code points, as in FFmpeg's AVCOL_*)
-COLORSPACE_BT601 = 6  # smpte170m: the matrix OpenCV's RGB2YUV_I420 uses
-PRIMARIES_BT709 = 1  # sRGB/Rec.709 primaries (what SDXL images are)
-TRC_BT709 = 1
-RANGE_MPEG, RANGE_JPEG = 1, 2
 
 @dataclass(frozen=True)
 class AudioOptions:
@@ -82,89 +94,20 @@ class AudioOptions:
 
 @dataclass(frozen=True)
 class EncoderOptions:
-    """``--option encoder_queue=8``."""
+    """``--option encoder_crf=18``, ``encoder_preset=slow``, ``encoder_queue=8``...
 
+    ``codec``, ``pix_fmt``, ``crf`` and ``preset`` are the render options of those names
+    (``--crf 18`` sets the same; given both, the ``--option`` wins)."""
+
+    codec: str = config_option("codec")
+    pix_fmt: str = config_option("pix_fmt")
+    crf: int = config_option("crf")
+    preset: str = config_option("preset")
     queue: int = stage_option(8, positive_int, "a positive number of frames", key=False)
 
 
 OPTIONS = option_table(AudioOptions)
 ENCODER_OPTIONS = option_table(EncoderOptions)
-
-
-# -- encoder settings ------------------------------------------------------------------------
-@dataclass
-class EncoderSettings:
-    codec: str
-    pix_fmt: str
-    options: dict[str, str]
-    layout: str  # the frame layout fed to the encoder: "i420" or "rgb"
-    codec_tag: str | None = None
-    color_range: int = RANGE_MPEG
-
-
-_PROBED: dict[tuple[str, str], str | None] = {}
-
-
-def _probe_encoder(codec: str, pix_fmt: str) -> str | None:
-    """None if ``codec`` opens with ``pix_fmt`` here, else why not (cached per process)."""
-    key = (codec, pix_fmt)
-    if key not in _PROBED:
-        import av
-
-        try:
-            ctx = av.CodecContext.create(codec, "w")
-            ctx.width, ctx.height, ctx.pix_fmt = 256, 144, pix_fmt
-            ctx.time_base = Fraction(1, 30)
-            ctx.framerate = Fraction(30)
-            if codec == "libx265":
-                ctx.options = {"x265-params": "log-level=none"}
-            ctx.open()
-            _PROBED[key] = None
-        except Exception as exc:  # FFmpeg says why: no device, no driver, bad format
-            _PROBED[key] = f"{type(exc).__name__}: {exc}"
-    return _PROBED[key]
-
-
-def encoder_settings(config: Any) -> EncoderSettings:
-    """Check the codec/pix_fmt/preset/CRF options and say how to encode with them."""
-    import av
-
-    name = str(getattr(config, "codec", "libx264") or "libx264").strip().lower()
-    codec = CODEC_ALIASES.get(name, name)
-    if codec not in CODECS:
-        raise InvalidOptionError("codec", name, [*CODECS, *CODEC_ALIASES])
-    try:
-        c = av.codec.Codec(codec, "w")
-    except Exception:
-        raise InvalidOptionError("codec", name, [n for n in CODECS if n in av.codecs_available],
-                                 hint="this FFmpeg build has no such encoder") from None
-    pix_fmt = str(getattr(config, "pix_fmt", "yuv420p") or "yuv420p")
-    formats = [f.name for f in (c.video_formats or [])]
-    if formats and pix_fmt not in formats:
-        raise InvalidOptionError("pix-fmt", pix_fmt, formats, hint=f"for {codec}")
-    preset = str(config.preset)
-    if preset not in X264_PRESETS:
-        raise InvalidOptionError("preset", preset, list(X264_PRESETS))
-    crf = config.crf
-    if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= 51:
-        raise InvalidOptionError("crf", crf, hint="an integer from 0 (lossless) to 51")
-    problem = _probe_encoder(codec, pix_fmt)
-    if problem is not None:
-        hint = ("needs an NVIDIA GPU with its driver on this machine; "
-                if "nvenc" in codec else "")
-        raise InvalidOptionError(
-            "codec", name, hint=f"the {codec} encoder cannot be opened here ({problem}); "
-                                f"{hint}use --codec libx264 (always available)")
-    if "nvenc" in codec:
-        options = {"preset": NVENC_PRESETS[preset], "rc": "vbr", "cq": str(crf), "b": "0"}
-    else:
-        options = {"crf": str(crf), "preset": preset}
-        if codec == "libx265":
-            options["x265-params"] = "log-level=error"
-    layout = "i420" if pix_fmt == "yuv420p" else "rgb"
-    return EncoderSettings(codec, pix_fmt, options, layout,
-                           codec_tag="hvc1" if codec in ("libx265", "hevc_nvenc") else None,
-                           color_range=RANGE_JPEG if pix_fmt.startswith("yuvj") else RANGE_MPEG)
 
 
 # -- frames through transitions ----------------------------------------------------------------
@@ -218,108 +161,6 @@ def frame_stream(clips: Iterator[Clip], storyboard: Storyboard, layout: str
                           f"{storyboard.frame_count}", stage="composite")
 
 
-# -- audio ---------------------------------------------------------------------------------
-def _decoded_blocks(audio: Path, rate: int) -> Iterator[Any]:
-    """The song as (2, n) float32 blocks at ``rate``: PyAV, or soundfile when FFmpeg
-    cannot read the file (some OGG files)."""
-    import av
-    import numpy as np
-
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
-    try:
-        src = av.open(str(audio))
-    except av.error.FFmpegError:
-        src = None
-    if src is not None and src.streams.audio:
-        with src:
-            for frame in src.decode(src.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    yield out.to_ndarray()
-            for out in resampler.resample(None):
-                yield out.to_ndarray()
-        return
-    if src is not None:
-        src.close()
-    import soundfile
-
-    info = soundfile.info(str(audio))
-    for block in soundfile.blocks(str(audio), blocksize=1 << 16, dtype="float32",
-                                  always_2d=True):
-        chans = block.T
-        if chans.shape[0] == 1:
-            chans = np.repeat(chans, 2, axis=0)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chans[:2]), format="fltp",
-                                           layout="stereo")
-        frame.sample_rate = int(info.samplerate)
-        for out in resampler.resample(frame):
-            yield out.to_ndarray()
-    for out in resampler.resample(None):
-        yield out.to_ndarray()
-
-
-def aac_input_frames(audio: Path, rate: int, total: int) -> Iterator[Any]:
-    """Exactly ``total`` samples of the song as 1024-sample stereo frames (the last may
-    be shorter), trimmed or padded with silence; pts in samples."""
-    import av
-    import numpy as np
-
-    sent = 0
-
-    def frame_of(block: Any) -> Any:
-        nonlocal sent
-        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32),
-                                       format="fltp", layout="stereo")
-        f.sample_rate = rate
-        f.pts = sent
-        f.time_base = Fraction(1, rate)
-        sent += block.shape[1]
-        return f
-
-    pending: list[Any] = []
-    have = 0
-    for block in _decoded_blocks(audio, rate):
-        pending.append(block)
-        have += block.shape[1]
-        whole = min(have // AAC_FRAME, (total - sent) // AAC_FRAME)
-        if whole:
-            data = np.concatenate(pending, axis=1)
-            for k in range(whole):
-                yield frame_of(data[:, k * AAC_FRAME:(k + 1) * AAC_FRAME])
-            pending = [data[:, whole * AAC_FRAME:]]
-            have = pending[0].shape[1]
-        if total - sent < AAC_FRAME and have >= total - sent:
-            break  # everything the video needs is here
-    data = np.concatenate(pending, axis=1) if pending else np.zeros((2, 0), np.float32)
-    data = data[:, :total - sent]
-    if data.shape[1] < total - sent:  # the song ended early: silence to the video's end
-        data = np.concatenate([data, np.zeros((2, total - sent - data.shape[1]), np.float32)],
-                              axis=1)
-    for k in range(0, data.shape[1], AAC_FRAME):
-        yield frame_of(data[:, k:k + AAC_FRAME])
-
-
-def _copyable_aac(audio: Path, video_seconds: float, fps: Fraction) -> str | None:
-    """None if the song's AAC packets can be copied as they are, else why not."""
-    import av
-
-    try:
-        with av.open(str(audio)) as c:
-            if "mp4" not in c.format.name and "mov" not in c.format.name:
-                return f"the container is {c.format.name}, not MP4/M4A"
-            if not c.streams.audio:
-                return "no audio stream"
-            a = c.streams.audio[0]
-            if a.codec_context.name != "aac":
-                return f"the audio is {a.codec_context.name}, not AAC"
-            if not a.duration or not a.time_base:
-                return "the audio stream has no duration"
-            seconds = float(a.duration * a.time_base)
-    except av.error.FFmpegError as exc:
-        return f"FFmpeg cannot open it ({exc})"
-    if abs(seconds - video_seconds) > 0.5 / float(fps):
-        return f"its length ({seconds:.3f}s) is not within half a frame of the video's"
-    return None
-
 
 # -- validation ------------------------------------------------------------------------------
 def validate_output(path: Path, expected_frames: int, fps: Fraction,
@@ -355,98 +196,6 @@ def validate_output(path: Path, expected_frames: int, fps: Fraction,
     return info
 
 
-# -- the encoder thread ------------------------------------------------------------------------
-_DONE = object()
-
-
-@dataclass
-class _Encoder:
-    """Owns the output container: encodes queued frames and muxes the audio beside them."""
-
-    out: Any
-    video: Any
-    fps: Fraction
-    audio_packets: Iterator[tuple[float, Any]]  # (end time in seconds, packet) in order
-    frames: queue.Queue[Any]
-    stop: threading.Event
-    error: BaseException | None = None
-    encoded: int = 0
-    _pending_audio: tuple[float, Any] | None = field(default=None, repr=False)
-
-    def _mux_audio_until(self, seconds: float) -> None:
-        while True:
-            if self._pending_audio is None:
-                self._pending_audio = next(self.audio_packets, None)
-                if self._pending_audio is None:
-                    return
-            end, packets = self._pending_audio
-            if end > seconds:
-                return
-            self.out.mux(packets)
-            self._pending_audio = None
-
-    def run(self) -> None:
-        try:
-            while True:
-                if self.stop.is_set():
-                    return
-                try:
-                    item = self.frames.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if item is _DONE:
-                    break
-                self.out.mux(self.video.encode(item))
-                self.encoded += 1
-                self._mux_audio_until(self.encoded / float(self.fps))
-            self.out.mux(self.video.encode(None))
-            self._mux_audio_until(float("inf"))
-        except BaseException as exc:  # handed to the calling thread
-            self.error = exc
-            self.stop.set()
-
-
-def _aac_packets(out: Any, audio: Path, rate: int, total: int, bitrate: int
-                 ) -> tuple[Any, Iterator[tuple[float, Any]]]:
-    stream = out.add_stream("aac", rate=rate)
-    stream.layout = "stereo"
-    stream.bit_rate = bitrate
-
-    def packets() -> Iterator[tuple[float, Any]]:
-        for frame in aac_input_frames(audio, rate, total):
-            yield (frame.pts + frame.samples) / rate, stream.encode(frame)
-        yield float("inf"), stream.encode(None)
-
-    return stream, packets()
-
-
-def _copied_packets(out: Any, audio: Path) -> tuple[Any, Iterator[tuple[float, Any]], Any]:
-    import av
-
-    src = av.open(str(audio))
-    ia = src.streams.audio[0]
-    stream = out.add_stream_from_template(ia)
-
-    def packets() -> Iterator[tuple[float, Any]]:
-        for p in src.demux(ia):
-            if p.dts is None:
-                continue
-            end = float((p.pts + (p.duration or 0)) * ia.time_base)
-            p.stream = stream
-            yield end, [p]
-
-    return stream, packets(), src
-
-
-def _audio_rate(audio: Path) -> int:
-    import av
-
-    try:
-        with av.open(str(audio)) as c:
-            rate = int(c.streams.audio[0].codec_context.sample_rate or 0)
-    except Exception:
-        return 48000
-    return rate if rate in AUDIO_RATES else 48000
 
 
 class PyAVCompositor(CompositorBase):
@@ -460,66 +209,27 @@ class PyAVCompositor(CompositorBase):
     option_prefixes = {"audio": AudioOptions, "encoder": EncoderOptions}
 
     def preflight(self, ctx: StageContext) -> None:
-        encoder_settings(ctx.config)  # a missing or unusable codec fails before any work
-        stage_options(ctx.config.options, "audio", OPTIONS)
-        stage_options(ctx.config.options, "encoder", ENCODER_OPTIONS)
+        self._encoder(ctx)  # a missing or unusable codec fails before any work
+        self.options(ctx, "audio")
 
-    @staticmethod
-    def _encode(out: Any, vs: Any, fps: Fraction, apackets: Iterator[tuple[float, Any]],
-                queue_len: int, clips: Iterator[Clip], storyboard: Storyboard,
-                settings: EncoderSettings, ctx: StageContext) -> int:
-        """Render frames on this thread and encode them on another; returns the count."""
-        import av
-
-        n = storyboard.frame_count
-        stop = threading.Event()
-        frames_q: queue.Queue[Any] = queue.Queue(maxsize=queue_len)
-        enc = _Encoder(out, vs, fps, apackets, frames_q, stop)
-        worker = threading.Thread(target=enc.run, name="musicvid-encoder", daemon=True)
-
-        def put(item: Any) -> None:
-            while True:
-                if enc.error is not None:
-                    raise OutputError(f"encoding failed: {enc.error}",
-                                      stage="composite") from enc.error
-                try:
-                    frames_q.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-
-        produced = 0
-        worker.start()
+    def _encoder(self, ctx: StageContext) -> tuple[EncoderOptions, EncoderSettings]:
+        """This render's ``encoder_*`` options and the settings they make; a bad value's
+        error names the option it came from (``encoder_crf``, or ``crf`` for ``--crf``)."""
+        opts: EncoderOptions = self.options(ctx, "encoder")
         try:
-            fmt = "yuv420p" if settings.layout == "i420" else "rgb24"
-            frames = frame_stream(clips, storyboard, settings.layout)
-            burner = burner_for(storyboard, ctx.config)  # lyric captions (musicvid.captions)
-            if burner is not None:
-                frames = burner.burn(frames, settings.layout)
-            for frame in frames:
-                vf = av.VideoFrame.from_ndarray(frame, format=fmt)
-                vf.pts = produced
-                put(vf)
-                produced += 1
-                if produced % 30 == 0:
-                    ctx.progress(produced, n, "encoding")
-                    ctx.check_cancelled()
-            put(_DONE)
-            worker.join()
-        finally:
-            stop.set()
-            worker.join()
-        if enc.error is not None:
-            raise OutputError(f"encoding failed: {enc.error}", stage="composite") from enc.error
-        return produced
+            return opts, encoder_settings(opts)
+        except InvalidOptionError as exc:
+            renamed = config_option_error(exc, ctx.config.options, "encoder", EncoderOptions)
+            if renamed is exc:
+                raise
+            raise renamed from None
 
     def compose(self, clips: Iterator[Clip], storyboard: Storyboard, audio: Path,
                 output: Path, ctx: StageContext) -> CompositeResult:
         import av
 
-        settings = encoder_settings(ctx.config)
-        audio_opts = stage_options(ctx.config.options, "audio", OPTIONS)
-        queue_len = stage_options(ctx.config.options, "encoder", ENCODER_OPTIONS)["queue"]
+        enc_opts, settings = self._encoder(ctx)
+        audio_opts: AudioOptions = self.options(ctx, "audio")
         fps = storyboard.fps
         n = storyboard.frame_count
         w, h = storyboard.width, storyboard.height
@@ -527,11 +237,10 @@ class PyAVCompositor(CompositorBase):
             raise StoryboardError(f"{settings.pix_fmt} needs an even width and height, "
                                   f"not {w}x{h}")
         video_seconds = float(Fraction(n) / fps)
-        why_not_copy = _copyable_aac(Path(audio), video_seconds, fps)
-        mode = audio_opts["mode"]
-        if mode == "copy" and why_not_copy is not None:
+        why_not_copy = copyable_aac(Path(audio), video_seconds, fps)
+        if audio_opts.mode == "copy" and why_not_copy is not None:
             raise InvalidOptionError("audio_mode", "copy", hint=f"cannot copy: {why_not_copy}")
-        copy = mode != "aac" and why_not_copy is None
+        copy = audio_opts.mode != "aac" and why_not_copy is None
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.stem}.part{os.getpid()}-{threading.get_ident()}.mp4")
@@ -540,30 +249,22 @@ class PyAVCompositor(CompositorBase):
         try:
             out = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
             try:
-                vs = out.add_stream(settings.codec, rate=fps)
-                vs.width, vs.height = w, h
-                vs.pix_fmt = settings.pix_fmt
-                vs.time_base = 1 / fps
-                vs.options = dict(settings.options)
-                cc = vs.codec_context
-                cc.thread_count = 0
-                cc.colorspace = COLORSPACE_BT601
-                cc.color_primaries = PRIMARIES_BT709
-                cc.color_trc = TRC_BT709
-                cc.color_range = settings.color_range
-                if settings.codec_tag:
-                    cc.codec_tag = settings.codec_tag
+                vs = add_video_stream(out, settings, fps, w, h)
                 if copy:
-                    _, apackets, src = _copied_packets(out, Path(audio))
+                    _, apackets, src = copied_packets(out, Path(audio))
                 else:
-                    rate = _audio_rate(Path(audio))
+                    rate = audio_rate(Path(audio))
                     total = int(round(Fraction(n) / fps * rate))
-                    _, apackets = _aac_packets(out, Path(audio), rate, total,
-                                               audio_opts["bitrate"])
+                    _, apackets = aac_packets(out, Path(audio), rate, total, audio_opts.bitrate)
                 subtitles = add_subtitle_track(out, storyboard) if soft_track(ctx.config) else []
                 for packet in subtitles:  # a mov_text track of the lyrics, muxed up front
                     out.mux(packet)
-                self._encode(out, vs, fps, apackets, queue_len, clips, storyboard, settings, ctx)
+                frames = frame_stream(clips, storyboard, settings.layout)
+                burner = burner_for(storyboard, ctx.config)  # lyric captions (musicvid.captions)
+                if burner is not None:
+                    frames = burner.burn(frames, settings.layout)
+                encode_frames(out, vs, fps, apackets, enc_opts.queue, frames, settings.layout,
+                              n, ctx)
             except BaseException:
                 try:  # close what there is; the original error is the one that matters
                     out.close()
