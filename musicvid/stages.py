@@ -32,13 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._options import config_fields, parse_stage_options, stage_option
+from ._options import config_fields, config_option, parse_stage_options, stage_option
 from .errors import InvalidOptionError, PluginError
 from .protocols import StageContext
 
 __all__ = ["STAGE_BASES", "AnalyzerBase", "CompositorBase", "KeyframeGeneratorBase",
            "MotionGeneratorBase", "Stage", "TranscriberBase", "check_stage_class", "check_stage_object",
-           "option_groups", "stage_batch_size", "stage_cacheable", "stage_config",
+           "config_option", "option_groups", "stage_batch_size", "stage_cacheable", "stage_config",
            "stage_option", "stage_options_key", "stage_version", "validate_stage_options"]
 
 

@@ -176,7 +176,7 @@ def test_a_third_party_stage_gets_typed_options():
 
 
 def test_a_stage_option_can_alias_a_config_field():
-    from musicvid._options import config_option
+    from musicvid.stages import config_option
 
     @dataclasses.dataclass(frozen=True)
     class Options:
@@ -211,8 +211,8 @@ def test_a_stage_option_can_alias_a_config_field():
 
 
 def test_plugins_options_lists_an_aliased_option_with_its_flag():
-    from musicvid._options import config_option
     from musicvid.cli import _stage_option_rows
+    from musicvid.stages import config_option
 
     @dataclasses.dataclass(frozen=True)
     class Options:
