@@ -77,6 +77,9 @@ def test_prompts_are_counted_with_the_models_clip_tokenizer_when_it_is_on_disk(t
     for s in board.shots:
         assert count(s.prompt) <= P.MAX_TOKENS
     assert token_counter(RenderConfig.create())[1] == "estimate"
+    # the SDXL stage's own option names the model as well as the flag does
+    given = RenderConfig.create(options={"sdxl_model": str(tmp_path / "sdxl")})
+    assert token_counter(given)[1] == "clip"
 
 
 def test_fit_text_and_fit_parts():

@@ -187,8 +187,10 @@ def _clip_counter(folder: str) -> TokenCounter | None:
 
 def token_counter(config: RenderConfig) -> tuple[TokenCounter, str]:
     """A token counter for ``config``'s SDXL model and its kind (``"clip"`` or
-    ``"estimate"``). Both SDXL text encoders use the same CLIP BPE vocabulary."""
-    folder = _tokenizer_dir(str(config.sdxl_model))
+    ``"estimate"``). Both SDXL text encoders use the same CLIP BPE vocabulary. The model
+    is the SDXL stage's: its ``--option sdxl_model`` wins over ``--sdxl-model``."""
+    model = config.options.get("sdxl_model") or config.sdxl_model
+    folder = _tokenizer_dir(str(model))
     counter = _clip_counter(str(folder)) if folder is not None else None
     if counter is None:
         return estimate_clip_tokens, "estimate"
