@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 __all__ = ["blend", "black_frame", "cover_crop_box", "cover_resize", "cover_resize_array",
-           "i420_planes", "psnr", "rgb_to_i420", "scale_brightness"]
+           "i420_planes", "psnr", "rgb_to_i420", "scale_brightness",
+           "brightness_lut"]
 
 
 def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
@@ -63,6 +64,20 @@ def blend(a: np.ndarray, b: np.ndarray, weight_b: float) -> np.ndarray:
     return cv2.addWeighted(a, 1.0 - weight_b, b, weight_b, 0.0)
 
 
+def brightness_lut(gain: float, plane: str) -> np.ndarray:
+    """The table of :func:`scale_brightness` for one I420 plane (``plane`` "y" or "c"): luma
+    ``16 + g·(Y - 16)`` clipped to at most 235, chroma ``128 + g·(C - 128)`` clipped to
+    16..240; the identity for a gain of 1."""
+    import numpy as np
+
+    v = np.arange(256, dtype=np.float64)
+    if gain == 1.0:
+        return v.astype(np.uint8)
+    if plane == "y":
+        return np.clip(np.rint(16.0 + gain * (v - 16.0)), 0, 235).astype(np.uint8)
+    return np.clip(np.rint(128.0 + gain * (v - 128.0)), 16, 240).astype(np.uint8)
+
+
 def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0,
                      height: int = 0) -> np.ndarray:
     """Brighten ``frame`` by ``gain`` (1 = unchanged) in place where possible.
@@ -71,7 +86,6 @@ def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0
     which is the same operation expressed in YUV, clipped to the legal TV range.
     """
     import cv2
-    import numpy as np
 
     # below half a code value on the widest range (RGB 0..255, Y 16..255 from the warp)
     # the rounded result is the frame itself: skip the work
@@ -79,12 +93,10 @@ def scale_brightness(frame: np.ndarray, gain: float, layout: str, width: int = 0
         return frame
     if layout == "rgb":
         return cv2.convertScaleAbs(frame, alpha=gain)
-    y, u, v = i420_planes(frame, width, height)
-    cv2.convertScaleAbs(y, dst=y, alpha=gain, beta=16.0 * (1.0 - gain))
-    np.minimum(y, 235, out=y)
-    for c in (u, v):
-        cv2.convertScaleAbs(c, dst=c, alpha=gain, beta=128.0 * (1.0 - gain))
-        np.clip(c, 16, 240, out=c)
+    n = width * height
+    flat = frame.reshape(-1)
+    cv2.LUT(flat[:n], brightness_lut(gain, "y"), dst=flat[:n])
+    cv2.LUT(flat[n:], brightness_lut(gain, "c"), dst=flat[n:])
     return frame
 
 

@@ -6,7 +6,9 @@ whole analysis once, on a few seconds of synthetic clicks, in a background threa
 compile (or the cache load) happens while the song is being hashed, decoded and its
 features computed. Every kernel is reached with the argument types the real analysis
 passes, whatever the tracker's internals are; a real call made meanwhile waits on
-numba's compiler lock and then reuses the result, so nothing is compiled twice.
+numba's compiler lock and then reuses the result, so nothing is compiled twice. The
+Ken Burns warp's kernel (:mod:`musicvid._warp`) is compiled or loaded in the same thread,
+after the analysis, while the keyframes are made.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def warm_up(seconds: float = WARM_UP_SECONDS) -> bool:
 
         sr = 22050
         analyze_samples(_clicks(seconds, sr), sr)  # type: ignore[arg-type]
+        from .._warp import warm_up as warm_up_warp
+
+        warm_up_warp()
         return True
     except Exception:  # noqa: BLE001 - never let a warm-up break a render
         log.debug("analysis warm-up failed", exc_info=True)
