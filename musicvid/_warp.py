@@ -49,7 +49,7 @@ def _resample(srow, i0, i1, wt, dst):
 
 
 @numba.njit(cache=True, nogil=True)
-def _warp(src, ax, bx, ay, by, lut, out):
+def _warp(src, ax, bx, ay, by, lut, use_lut, out):
     sh, sw = src.shape
     h, w = out.shape
     xi0 = np.empty(w, np.int32)
@@ -85,20 +85,27 @@ def _warp(src, ax, bx, ay, by, lut, out):
         a = rows[s0]
         b = rows[s1]
         orow = out[y]
-        for x in range(w):
-            orow[x] = lut[(((a[x] + 8) >> 4) * p + ((b[x] + 8) >> 4) * q + 131072)
-                          >> 18]
+        for x in range(w):  # vectorises
+            orow[x] = (((a[x] + 8) >> 4) * p + ((b[x] + 8) >> 4) * q + 131072) >> 18
+        if use_lut:
+            for x in range(w):
+                orow[x] = lut[orow[x]]
+
+
+_IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 def warp_plane(src: np.ndarray, ax: float, bx: float, ay: float, by: float,
-               lut: np.ndarray, out: np.ndarray) -> np.ndarray:
+               lut: np.ndarray | None, out: np.ndarray) -> np.ndarray:
     """``out[y, x] = lut[bilinear(src, ax·x + bx, ay·y + by)]`` (pixel-centre units, as
-    OpenCV's ``WARP_INVERSE_MAP``); ``src`` and ``out`` are 2-D uint8, ``lut`` 256 uint8."""
-    _warp(src, float(ax), float(bx), float(ay), float(by), lut, out)
+    OpenCV's ``WARP_INVERSE_MAP``); ``src`` and ``out`` are 2-D uint8, ``lut`` 256 uint8
+    or None (no brightness change)."""
+    _warp(src, float(ax), float(bx), float(ay), float(by),
+          _IDENTITY if lut is None else lut, lut is not None, out)
     return out
 
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernel with the types a frame uses."""
     src = np.zeros((4, 4), np.uint8)
-    warp_plane(src, 0.5, 0.25, 0.5, 0.25, brightness_lut(1.0, "y"), np.empty((2, 2), np.uint8))
+    warp_plane(src, 0.5, 0.25, 0.5, 0.25, None, np.empty((2, 2), np.uint8))

@@ -135,7 +135,8 @@ class KenBurnsRenderer:
             g = float(g)
             # below half a code value the rounded frame is unchanged (as scale_brightness)
             g = 1.0 if abs(g - 1.0) * 239.0 < 0.5 else g
-            ly, lc = brightness_lut(g, "y"), brightness_lut(g, "c")
+            ly, lc = (None, None) if g == 1.0 else (brightness_lut(g, "y"),
+                                                    brightness_lut(g, "c"))
             buf = np.empty((h * 3 // 2, w), np.uint8)
             yo, uo, vo = i420_planes(buf, w, h)
             warp_plane(ys, ax, bx, ay, by, ly, yo)
