@@ -2,8 +2,12 @@
 
 ``analyze_samples`` turns mono samples into an :class:`~musicvid.types.Analysis`:
 
-- :mod:`.features`: onset envelopes, RMS, chroma, MFCC, centroid (two block STFTs);
-- :mod:`.beats`: tempo candidates, local tempo, dynamic-programming beats, phase;
+- :mod:`.features`: onset envelopes, RMS, chroma, MFCC, centroid, grouped mel levels
+  and fluxes (two block STFTs);
+- :mod:`.netbeats`: beats and tempo from a small beat/downbeat network (weights shipped
+  in ``beat_net.npz``, run in numpy) decoded by a beat-pointer DBN (:mod:`._dbn`);
+- :mod:`.beats`: the onset tracker, used where the network finds no beat (silence, no
+  weights): tempo candidates, local tempo, dynamic-programming beats, phase;
 - :mod:`.meter`: meter (3 or 4) and downbeats from per-beat accents;
 - :mod:`.sections`: novelty boundaries on downbeats, repetition groups, role labels;
 - :mod:`.tonal`: key and mode.

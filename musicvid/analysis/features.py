@@ -34,6 +34,7 @@ PERC_FLOOR_DB = 50.0  # ... rising from at most this far under the loudest of th
 PERC_TOP = 3
 PERC_FALL = 0.3  # ... counted in full once they fall 6 dB in 70 ms, not at all under 3 dB
 N_GROUPS = 8  # mel-band groups of band_flux / band_decay
+NET_GROUPS = 16  # mel-band groups of net_level / net_flux
 DECAY_FRAMES = 6  # 70 ms
 FLOOR_DB = 80.0  # per band: power this far under the band's loudest frame is silence
 
@@ -49,7 +50,10 @@ class Features:
     ``band_flux``
     (8, frames) is the flux in eight groups of mel bands, low to high, and ``band_decay``
     (8, frames) how far each group falls within the next 70 ms (a drum hit decays, a
-    held note does not): the inputs of the learned beat activation.
+    held note does not): the inputs of the learned beat activation. ``net_level`` and
+    ``net_flux`` (``NET_GROUPS``, frames) are the log-mel level (relative to the song's
+    loudest band-frame, log10 power) and the flux in sixteen groups of mel bands: with
+    ``chroma`` the inputs of the beat and downbeat network (:mod:`.netbeats`).
     """
 
     sr: int
@@ -67,6 +71,8 @@ class Features:
     onset_perc: np.ndarray | None = None
     band_flux: np.ndarray | None = None
     band_decay: np.ndarray | None = None
+    net_level: np.ndarray | None = None
+    net_flux: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -216,6 +222,9 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     flux = _flux(logmel, np.log10(floor))
     band_flux = flux.reshape(N_GROUPS, ONSET_MELS // N_GROUPS, -1).mean(axis=1)
     band_decay = _decay(logmel).reshape(N_GROUPS, ONSET_MELS // N_GROUPS, -1).mean(axis=1)
+    net_level = logmel.reshape(NET_GROUPS, ONSET_MELS // NET_GROUPS, -1).mean(axis=1)
+    net_level -= np.float32(net_level.max(initial=0.0))
+    net_flux = flux.reshape(NET_GROUPS, ONSET_MELS // NET_GROUPS, -1).mean(axis=1)
     del logmel
     low = centers < LOW_BAND_HZ
     onset = flux.mean(axis=0)
@@ -246,4 +255,6 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
                     onset_perc=onset_perc.astype(np.float32), rms=rms * np.float32(peak),
                     slow_fps=sr / SLOW_HOP, chroma=chroma, mfcc=mfcc,
                     centroid=centroid, peak=peak, band_flux=band_flux.astype(np.float32),
-                    band_decay=band_decay.astype(np.float32))
+                    band_decay=band_decay.astype(np.float32),
+                    net_level=net_level.astype(np.float32),
+                    net_flux=net_flux.astype(np.float32))

@@ -1,0 +1,298 @@
+"""Train the beat and downbeat network shipped in ``musicvid/analysis/beat_net.npz``.
+
+    python -m benchmarks.corpus                       # the corpus (cached)
+    NUMBA_CACHE_DIR=/tmp/numba-cache python -m benchmarks.train_beat_net [--fold 0/2]
+
+Reads the **tuning half** of the corpus only (the test half and the dev eight are never
+read), plus ``SYNTHETIC`` synthetic grooves (:mod:`benchmarks.synthetic_grooves`: drum
+machines with off-beat hats and bass, metronomes; a ``SYNTHETIC_SHARE`` of each batch).
+The architecture is :mod:`musicvid.analysis.netbeats`'s: a 1x1 input layer, ten residual
+blocks of kernel-3 convolutions dilated 1 ... 512 frames with ELU, two sigmoid outputs
+(beat, downbeat); targets are the annotated beat and downbeat frames, their neighbours
+at half weight. Each step takes a batch of random 17 s excerpts, each time-stretched by a
+random factor between 0.8 and 1.25 (features and targets together), its level shifted
+and its chroma rolled (a transposition), so the network sees every groove at many tempi
+and keys. AdamW, a one-cycle learning rate, binary cross-entropy; seeded (numpy and
+torch, deterministic torch algorithms), files in sorted order, a fixed thread count. The
+shipped weights: 2400 steps, 9 min 49 s wall (17 CPU-minutes) on the 2-core machine.
+
+``--fold i/k`` leaves out the tuning families of fold ``i`` of ``k`` (hash of the family
+name, as the corpus split) and, after training, scores the left-out files (beat F,
+AMLt, downbeat F): the cross-validation the decoder's constants are chosen by. Weights
+from a fold run go to ``--out`` only if given.
+
+Needs torch (training only; the shipped network runs in numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
+
+CHANNELS = 24
+DILATIONS = tuple(2 ** i for i in range(10))
+DROPOUT = 0.1
+CROP = 1500  # frames per excerpt (17 s)
+BATCH = 16
+STEPS = 2400
+LR = 2e-3
+WEIGHT_DECAY = 1e-4
+STRETCH = (0.8, 1.25)
+LEVEL_JITTER = 0.25  # a random offset of the level channels (x4 in log10 power: +-10 dB)
+ROLL_CHROMA = True  # a random transposition (the chroma channels rolled)
+DOWN_WEIGHT = 1.0  # weight of the downbeat output's loss against the beat output's
+SYNTHETIC = 200  # synthetic grooves (benchmarks/synthetic_grooves.py) beside the corpus
+SYNTHETIC_SHARE = 0.35  # share of the excerpts of a batch drawn from them
+SEED = 0
+CACHE_VERSION = 4
+
+
+def fold_of(family: str, k: int) -> int:
+    return int(hashlib.sha1(family.encode()).hexdigest()[:8], 16) % k
+
+
+def load_items(rows: list[dict], cache: Path) -> list[dict]:
+    """Network inputs and beat/downbeat times per file (cached next to the corpus)."""
+    from musicvid.analysis.features import compute_features
+    from musicvid.analysis.netbeats import net_inputs
+    from musicvid.audio import load_audio
+
+    store: dict[str, dict] = {}
+    if cache.exists():
+        with cache.open("rb") as fh:
+            old = pickle.load(fh)
+        if old.get("version") == CACHE_VERSION:
+            store = old["items"]
+    changed = False
+    out = []
+    for r in rows:
+        if r["id"] not in store:
+            y, sr = load_audio(Path(r["path"]), sr=22050)
+            f = compute_features(y, sr)
+            store[r["id"]] = {"x": net_inputs(f), "fps": f.onset_fps,
+                              "beats": np.loadtxt(r["beats"], ndmin=1),
+                              "downbeats": np.loadtxt(r["downbeats"], ndmin=1)}
+            changed = True
+        out.append(store[r["id"]])
+    if changed:
+        tmp = cache.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"version": CACHE_VERSION, "items": store}, fh)
+        tmp.replace(cache)
+    return out
+
+
+def synthetic_items(n: int, cache: Path) -> list[dict]:
+    """Network inputs, beats and downbeats of the first ``n`` synthetic grooves (cached)."""
+    from benchmarks.synthetic_grooves import groove
+    from musicvid.analysis.features import compute_features
+    from musicvid.analysis.netbeats import net_inputs
+
+    store: dict[int, dict] = {}
+    if cache.exists():
+        with cache.open("rb") as fh:
+            old = pickle.load(fh)
+        if old.get("version") == CACHE_VERSION:
+            store = old["items"]
+    todo = [i for i in range(n) if i not in store]
+    for i in todo:
+        y, beats, downs = groove(i)
+        f = compute_features(y, 22050)
+        store[i] = {"x": net_inputs(f), "fps": f.onset_fps, "beats": beats, "downbeats": downs}
+    if todo:
+        tmp = cache.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"version": CACHE_VERSION, "items": store}, fh)
+        tmp.replace(cache)
+    return [store[i] for i in range(n)]
+
+
+def targets(times: np.ndarray, n: int, fps: float) -> np.ndarray:
+    t = np.zeros(n, dtype=np.float32)
+    idx = np.round(np.asarray(times) * fps).astype(int)
+    for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):
+        i = idx + d
+        i = i[(i >= 0) & (i < n)]
+        t[i] = np.maximum(t[i], w)
+    return t
+
+
+def build_model(n_in: int):
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, c: int, d: int):
+            super().__init__()
+            self.conv = nn.Conv1d(c, c, 3, dilation=d, padding=d)
+            self.mix = nn.Conv1d(c, c, 1)
+            self.drop = nn.Dropout(DROPOUT)
+
+        def forward(self, h):
+            return h + self.mix(self.drop(torch.nn.functional.elu(self.conv(h))))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Conv1d(n_in, CHANNELS, 1)
+            self.blocks = nn.ModuleList([Block(CHANNELS, d) for d in DILATIONS])
+            self.out = nn.Conv1d(CHANNELS, 2, 1)
+
+        def forward(self, x):
+            h = torch.nn.functional.elu(self.inp(x))
+            for b in self.blocks:
+                h = b(h)
+            return self.out(h)
+
+    return Net()
+
+
+def batch(items: list[dict], rng: np.random.Generator, synth: list[dict] | None = None):
+    """BATCH excerpts, each stretched in time: (inputs, targets) arrays."""
+    xs, ys = [], []
+    for _ in range(BATCH):
+        pool = synth if synth and rng.random() < SYNTHETIC_SHARE else items
+        it = pool[int(rng.integers(len(pool)))]
+        x, fps = it["x"], it["fps"]
+        s = float(np.exp(rng.uniform(np.log(STRETCH[0]), np.log(STRETCH[1]))))
+        n = x.shape[1]
+        m = max(CROP, int(n * s))  # stretched length
+        src = np.arange(m) / s
+        src = np.clip(src, 0, n - 1)
+        lo = np.floor(src).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        fr = (src - lo).astype(np.float32)
+        xs_full = x[:, lo] * (1 - fr) + x[:, hi] * fr
+        yb = targets(it["beats"] * s, m, fps)
+        yd = targets(it["downbeats"] * s, m, fps)
+        start = int(rng.integers(0, max(1, m - CROP + 1)))
+        xc = xs_full[:, start:start + CROP].copy()
+        if LEVEL_JITTER:
+            xc[:16] += np.float32(rng.uniform(-LEVEL_JITTER, LEVEL_JITTER))
+        if ROLL_CHROMA:
+            xc[32:44] = np.roll(xc[32:44], int(rng.integers(12)), axis=0)
+        xs.append(xc)
+        ys.append(np.stack([yb[start:start + CROP], yd[start:start + CROP]]))
+    return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
+
+
+def train(items: list[dict], steps: int, threads: int, log=sys.stdout.write,
+          synth: list[dict] | None = None):
+    import torch
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(SEED)
+    net = build_model(items[0]["x"].shape[0])
+    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps,
+                                                pct_start=0.1)
+    lossf = torch.nn.BCEWithLogitsLoss(reduction="none")
+    lw = torch.tensor([1.0, DOWN_WEIGHT]).view(1, 2, 1)
+    t0 = time.perf_counter()
+    run = 0.0
+    for step in range(steps):
+        x, y = batch(items, rng, synth)
+        net.train()
+        out = net(torch.from_numpy(x))
+        loss = (lossf(out, torch.from_numpy(y)) * lw).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        lv = loss.item()
+        run = 0.98 * run + 0.02 * lv if step else lv
+        if (step + 1) % 200 == 0:
+            log(f"step {step + 1}/{steps}: loss {run:.4f} ({time.perf_counter() - t0:.0f} s)\n")
+    return net
+
+
+def export(net) -> dict[str, np.ndarray]:
+    w: dict[str, np.ndarray] = {"dilations": np.array(DILATIONS, dtype=np.int64)}
+    w["in_w"] = net.inp.weight.detach().numpy()[:, :, 0]
+    w["in_b"] = net.inp.bias.detach().numpy()
+    for i, b in enumerate(net.blocks):
+        w[f"c{i}_w"] = b.conv.weight.detach().numpy()
+        w[f"c{i}_b"] = b.conv.bias.detach().numpy()
+        w[f"m{i}_w"] = b.mix.weight.detach().numpy()[:, :, 0]
+        w[f"m{i}_b"] = b.mix.bias.detach().numpy()
+    w["out_w"] = net.out.weight.detach().numpy()[:, :, 0]
+    w["out_b"] = net.out.bias.detach().numpy()
+    return {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in w.items()}
+
+
+def score(rows: list[dict], weights: Path) -> str:
+    """Beat F, AMLt and downbeat F of the analyzer on ``rows`` with these weights."""
+    from benchmarks.beats import beat_scores
+    from benchmarks.beats_corpus import downbeat_f
+    from musicvid.analysis import analyze_samples, netbeats
+    from musicvid.audio import load_audio
+
+    netbeats.WEIGHTS = weights
+    netbeats._weights.cache_clear()
+    fs, amls, dfs = [], [], []
+    for r in rows:
+        y, sr = load_audio(Path(r["path"]), sr=22050)
+        a = analyze_samples(y, sr)
+        s = beat_scores(np.loadtxt(r["beats"], ndmin=1), a.beats)
+        fs.append(s["f"])
+        amls.append(s["amlt"])
+        dfs.append(downbeat_f(np.loadtxt(r["downbeats"], ndmin=1), a.downbeats))
+    return (f"{len(rows)} left-out files: beat F {np.mean(fs):.3f}, AMLt {np.mean(amls):.3f}, "
+            f"downbeat F {np.mean(dfs):.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from musicvid.analysis.netbeats import WEIGHTS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--fold", default="")
+    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a training constant (a fold experiment), e.g. DOWN_WEIGHT=2")
+    args = p.parse_args(argv)
+    for kv in args.set:
+        name, value = kv.split("=", 1)
+        old = globals()[name]
+        globals()[name] = type(old)(eval(value)) if not isinstance(old, tuple) else eval(value)
+    t0 = time.perf_counter()
+    rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
+                  key=lambda r: r["id"])
+    held: list[dict] = []
+    if args.fold:
+        i, k = map(int, args.fold.split("/"))
+        held = [r for r in rows if fold_of(r["family"], k) == i]
+        rows = [r for r in rows if fold_of(r["family"], k) != i]
+    items = load_items(rows, args.corpus / "net-inputs.pkl")
+    sys.stdout.write(f"{len(items)} tuning files ({time.perf_counter() - t0:.0f} s to load)\n")
+    synth = synthetic_items(SYNTHETIC, args.corpus / "net-synthetic.pkl") if SYNTHETIC else []
+    sys.stdout.write(f"{len(synth)} synthetic grooves\n")
+    net = train(items, args.steps, args.threads, synth=synth)
+    out = args.out or (None if args.fold else WEIGHTS)
+    if out is None:
+        out = args.corpus / f"beat_net-fold{args.fold.replace('/', 'of')}.npz"
+    np.savez(out, **export(net))
+    sys.stdout.write(f"weights: {out} ({out.stat().st_size / 1024:.0f} kB); "
+                     f"{time.perf_counter() - t0:.0f} s in all\n")
+    if held:
+        sys.stdout.write(score(held, out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The beat and downbeat network: numpy inference equals the training graph, and the
+decoder finds known beats in constructed activations."""
+
+import numpy as np
+
+from musicvid.analysis import netbeats
+from musicvid.analysis._dbn import beat_viterbi
+
+FPS = 22050 / 256
+
+
+def _activation(beat_frames, n, width=1.0, floor=0.02):
+    t = np.arange(n)[:, None]
+    act = np.exp(-0.5 * ((t - np.asarray(beat_frames)[None, :]) / width) ** 2).max(axis=1)
+    return np.clip(floor + (1 - floor) * act, 0, 1)
+
+
+def test_beat_decoder_finds_a_steady_beat_and_ignores_weaker_off_beats():
+    period = 60 * FPS / 110
+    beats = np.arange(20, 2500, period)
+    act = _activation(beats, 2600)
+    act = np.maximum(act, 0.4 * _activation(beats + period / 2, 2600))  # off-beats
+    out = beat_viterbi(act, 24, 104, 100.0, 16.0)
+    out = out[(out > beats[0] - period / 2) & (out < beats[-1] + period / 2)]  # the music
+    err = np.abs(out[:, None] - beats[None, :]).min(axis=0)
+    assert len(out) == len(beats)  # one per beat: no off-beat, none missing
+    assert err.max() <= 2.0  # whole frames at whole-frame intervals: a drift of <= 2
+    # moved to the activation's peaks: to a fraction of a frame
+    fine = netbeats._refine(act, out)
+    assert np.abs(fine[:, None] - beats[None, :]).min(axis=0).max() <= 0.25
+
+
+def test_beat_decoder_follows_a_tempo_change():
+    first = np.arange(20, 1300, 60 * FPS / 90)
+    second = first[-1] + np.cumsum(np.full(30, 60 * FPS / 140))
+    beats = np.concatenate([first, second])
+    n = int(beats[-1]) + 20
+    out = beat_viterbi(_activation(beats, n), 24, 104, 100.0, 16.0)
+    err = np.abs(out[:, None] - beats[None, :]).min(axis=0)
+    assert np.mean(err <= 2.0) >= 0.9
+
+
+def test_numpy_forward_equals_the_training_network():
+    import torch
+
+    from benchmarks.train_beat_net import build_model, export
+
+    torch.manual_seed(1)
+    net = build_model(44).eval()
+    x = np.random.default_rng(0).standard_normal((44, 700)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch.sigmoid(net(torch.from_numpy(x[None]))).numpy()[0]
+    got = netbeats.forward(export(net), x)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_shipped_weights_are_small_and_load():
+    assert netbeats.WEIGHTS.exists()
+    assert netbeats.WEIGHTS.stat().st_size < 5 * 1024 * 1024
+    assert netbeats.available()
