@@ -95,6 +95,10 @@ def beat_viterbi(act: np.ndarray, min_iv: int, max_iv: int, lam: float, obs_div:
                 k = back[t, k]
                 p = min_iv + k - 1
         else:
+            if t == 0 and p < (min_iv + k) / obs_div:
+                # the song starts inside a beat region: that beat is the first frame's
+                beats[nb] = 0
+                nb += 1
             p -= 1
     out = np.empty(nb, dtype=np.int64)
     for i in range(nb):
