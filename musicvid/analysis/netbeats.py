@@ -40,7 +40,7 @@ __all__ = ["NetResult", "WEIGHTS", "net_activations", "net_inputs", "track_net"]
 WEIGHTS = Path(__file__).with_name("beat_net.npz")
 MIN_BPM = 50.0
 MAX_BPM = 215.0
-TRANSITION_LAMBDA = 100.0  # tempo change cost at a beat (madmom's default)
+TRANSITION_LAMBDA = 300.0  # tempo change cost at a beat (2-fold CV over 100, 300, 1000)
 OBS_DIV = 16.0  # the first 1/16 of a beat interval is the beat region
 PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the phase check
 
@@ -121,6 +121,30 @@ def _peak_near(curve: np.ndarray, frames: np.ndarray, r: int = 2) -> np.ndarray:
     return out
 
 
+SILENCE_DB = 50.0  # quieter than this under the song's loudest frame: no music
+
+
+def _audible_span(f: Features, duration: float) -> tuple[float, float]:
+    """First and last time (s) the RMS is within ``SILENCE_DB`` of the loudest frame."""
+    rms = np.asarray(f.rms, dtype=np.float64)
+    if len(rms) == 0 or rms.max() <= 0:
+        return 0.0, duration
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (-SILENCE_DB / 20))
+    return float(loud[0] / f.onset_fps), float((loud[-1] + 1) / f.onset_fps)
+
+
+def _extend(times: np.ndarray, start: float, end: float, k: int = 8) -> np.ndarray:
+    """``times`` continued backwards to ``start`` and forwards to ``end`` at the median
+    period of their first and last ``k`` beats."""
+    head = float(np.median(np.diff(times[:k + 1])))
+    tail = float(np.median(np.diff(times[-k - 1:])))
+    before = times[0] - head * np.arange(1, int((times[0] - start) / head + 0.5) + 1)
+    after = times[-1] + tail * np.arange(1, int((end - times[-1]) / tail + 0.5) + 1)
+    before = before[before >= start - 0.5 * head]
+    after = after[after < end]
+    return np.concatenate([before[::-1], times, after])
+
+
 def _refine(curve: np.ndarray, frames: np.ndarray, r: int = 2) -> np.ndarray:
     """Each decoded beat moved to the activation's peak within ``r`` frames, to a fraction
     of a frame (a parabola through the peak and its neighbours): the decoder's beats sit
@@ -177,20 +201,22 @@ def track_net(f: Features, duration: float) -> NetResult | None:
     min_iv = max(2, int(np.floor(60.0 * fps / MAX_BPM)))
     max_iv = int(np.ceil(60.0 * fps / MIN_BPM))
     frames = beat_viterbi(beat, min_iv, max_iv, TRANSITION_LAMBDA, OBS_DIV)
-    # drop beats before the music starts and after it ends (the path runs end to end)
-    strength = _peak_near(beat, frames)
-    keep = strength > 0.05
-    if keep.any():
-        first = int(np.argmax(keep))
-        last = len(keep) - int(np.argmax(keep[::-1]))
-        frames = frames[first:last]
     if len(frames) < 2:
         return None
-    times = _half_beat_check(f, beat, _refine(beat, frames)) / fps
+    times = _refine(beat, frames) / fps
+    # the beats the network hears; before the first and after the last of them (an intro
+    # or outro of held chords, a pad) the grid continues at the neighbouring beats'
+    # period, as a listener counting along would, as far as the audio is not silent
+    heard = np.flatnonzero(_peak_near(beat, frames) > 0.1)
+    if len(heard) < 2:
+        return None
+    times = _extend(times[heard[0]:heard[-1] + 1], *_audible_span(f, duration))
+    times = _half_beat_check(f, beat, times * fps) / fps
     ok = (times >= 0) & (times < duration)
-    frames, times = frames[ok], times[ok]
-    if len(frames) < 2:
+    times = times[ok]
+    if len(times) < 2:
         return None
+    frames = np.round(times * fps).astype(np.int64)
     k = min(8, len(times) - 1)
     tempo = 60.0 * k / float(np.median(times[k:] - times[:-k]))
     on = _peak_near(beat, frames)

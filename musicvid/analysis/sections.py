@@ -62,7 +62,9 @@ def _novelty(ssm: np.ndarray, half: int) -> np.ndarray:
 
 
 def _pick(nov: np.ndarray, min_gap: int) -> list[int]:
-    """Boundary beats: novelty peaks, strongest first, ``min_gap`` beats apart."""
+    """Boundary beats: novelty peaks, strongest first, ``min_gap`` beats apart (a first or
+    last section one beat short is allowed: an intro without a beat may be counted one
+    beat short)."""
     n = len(nov)
     if n < 2 * min_gap:
         return []
@@ -72,7 +74,7 @@ def _pick(nov: np.ndarray, min_gap: int) -> list[int]:
     peaks.sort(key=lambda i: -nov[i])
     chosen: list[int] = []
     for p in peaks:
-        if p < min_gap or n - p < min_gap:
+        if p < min_gap - 1 or n - p < min_gap - 1:
             continue
         if all(abs(p - c) >= min_gap for c in chosen):
             chosen.append(p)
