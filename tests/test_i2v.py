@@ -441,7 +441,7 @@ def test_the_video_model_is_evicted_and_its_memory_freed_before_the_next_loads(m
 def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
         tiny_video_models, monkeypatch, click, tmp_path, fakes):
     spy = Spy(monkeypatch)
-    audio, _ = click(duration=4.0)
+    audio, _ = click(duration=8.0)  # four bars: at least two shots
     config = RenderConfig.create(keyframes="solid", motion="i2v", transition="morph",
                                  video_model=str(tiny_video_models["wan"]), width=64,
                                  height=36, keyframe_width=64, keyframe_height=64,
@@ -454,7 +454,7 @@ def test_a_render_morphs_into_the_next_keyframe_at_a_section_change(
         shot.section_index, shot.transition, shot.transition_frames = 1, "cut", 0
     result = pipe.render(audio, tmp_path / "morph.mp4", storyboard=board)
     pipe.close()
-    assert result.composite.frame_count == 120
+    assert result.composite.frame_count == 240
     morphs = [c for c in spy.calls if c["last"] is not None]
     assert [c["shot"] for c in morphs] == [0]  # only into the new section
     # the morph target is shot 1's (solid-colour) keyframe, graded like every keyframe
