@@ -62,18 +62,29 @@ def fold_of(family: str, k: int) -> int:
     return int(hashlib.sha1(family.encode()).hexdigest()[:8], 16) % k
 
 
+def _read_cache(cache: Path) -> dict:
+    """The items of a feature cache, or none when it is missing or of another version."""
+    if not cache.exists():
+        return {}
+    with cache.open("rb") as fh:
+        old = pickle.load(fh)
+    return old["items"] if old.get("version") == CACHE_VERSION else {}
+
+
+def _write_cache(cache: Path, items: dict) -> None:
+    tmp = cache.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump({"version": CACHE_VERSION, "items": items}, fh)
+    tmp.replace(cache)
+
+
 def load_items(rows: list[dict], cache: Path) -> list[dict]:
     """Network inputs and beat/downbeat times per file (cached next to the corpus)."""
     from musicvid.analysis.features import compute_features
     from musicvid.analysis.netbeats import net_inputs
     from musicvid.audio import load_audio
 
-    store: dict[str, dict] = {}
-    if cache.exists():
-        with cache.open("rb") as fh:
-            old = pickle.load(fh)
-        if old.get("version") == CACHE_VERSION:
-            store = old["items"]
+    store: dict[str, dict] = _read_cache(cache)
     changed = False
     out = []
     for r in rows:
@@ -86,10 +97,7 @@ def load_items(rows: list[dict], cache: Path) -> list[dict]:
             changed = True
         out.append(store[r["id"]])
     if changed:
-        tmp = cache.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"version": CACHE_VERSION, "items": store}, fh)
-        tmp.replace(cache)
+        _write_cache(cache, store)
     return out
 
 
@@ -99,22 +107,14 @@ def synthetic_items(n: int, cache: Path) -> list[dict]:
     from musicvid.analysis.features import compute_features
     from musicvid.analysis.netbeats import net_inputs
 
-    store: dict[int, dict] = {}
-    if cache.exists():
-        with cache.open("rb") as fh:
-            old = pickle.load(fh)
-        if old.get("version") == CACHE_VERSION:
-            store = old["items"]
+    store: dict[int, dict] = _read_cache(cache)
     todo = [i for i in range(n) if i not in store]
     for i in todo:
         y, beats, downs = groove(i)
         f = compute_features(y, 22050)
         store[i] = {"x": net_inputs(f), "fps": f.onset_fps, "beats": beats, "downbeats": downs}
     if todo:
-        tmp = cache.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"version": CACHE_VERSION, "items": store}, fh)
-        tmp.replace(cache)
+        _write_cache(cache, store)
     return [store[i] for i in range(n)]
 
 

@@ -22,9 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
 
-__all__ = ["blend", "black_frame", "cover_crop_box", "cover_resize", "cover_resize_array",
-           "i420_planes", "psnr", "rgb_to_i420", "scale_brightness",
-           "brightness_lut"]
+__all__ = ["blend", "black_frame", "brightness_lut", "cover_crop_box", "cover_resize",
+           "cover_resize_array", "i420_planes", "psnr", "rgb_to_i420", "scale_brightness"]
 
 
 def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:

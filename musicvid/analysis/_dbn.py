@@ -104,4 +104,3 @@ def beat_viterbi(act: np.ndarray, min_iv: int, max_iv: int, lam: float, obs_div:
     for i in range(nb):
         out[i] = beats[nb - 1 - i]
     return out
-
