@@ -61,62 +61,70 @@ def analyze_samples(y: np.ndarray, sr: int, curve_fps: float = 30.0,
     """
     from threadpoolctl import threadpool_limits
 
+    from .features import compute_features
+
+    # small matrix products: one BLAS thread is faster than two fighting on a busy CPU
+    with threadpool_limits(limits=1, user_api="blas"):
+        feats = compute_features(y, sr)
+        step(1, 5, "features")
+        check()
+        return analyze_features(feats, len(y) / sr, sr, curve_fps, step, check)
+
+
+def analyze_features(feats: Features, duration: float, sr: int, curve_fps: float = 30.0,
+                     step: Step = _noop, check: Callable[[], None] = lambda: None
+                     ) -> Analysis:
+    """Beats, bars, sections, key and curves from a song's frame features (the part of
+    :func:`analyze_samples` after :func:`.features.compute_features`)."""
     from .activation import beat_activation
     from .beats import BeatResult, detrend, track_beats
-    from .features import compute_features
     from .meter import beat_accents, beat_sync, estimate_meter
     from .netbeats import track_net
     from .sections import segment
     from .tonal import estimate_key
 
     total = 5
-    duration = len(y) / sr
-    # small matrix products: one BLAS thread is faster than two fighting on a busy CPU
-    with threadpool_limits(limits=1, user_api="blas"):
-        feats = compute_features(y, sr)
-        step(1, total, "features")
-        check()
-        net = track_net(feats, duration)
-        if net is not None:  # the beat and downbeat network (shipped weights)
-            bt = BeatResult(tempo=net.tempo, confidence=net.confidence, beats=net.beats,
-                            candidates=[(net.tempo, net.confidence)])
-        else:  # no weights or no beat the network believes in: the onset tracker
-            bt = track_beats(feats.onset, feats.onset_low, feats.onset_fps, duration,
-                             beat_activation(feats), feats.onset_perc)
-        beats = bt.beats
-        step(2, total, f"{bt.tempo:.1f} BPM, {len(beats)} beats")
-        check()
-        # bar lines: the accent statistics over the whole song (harmonic change, bass,
-        # onset, loudness per beat), which cross-validated better on the corpus than the
-        # network's own downbeat output
-        low = detrend(feats.onset_low, feats.onset_fps)
-        broad = detrend(feats.onset, feats.onset_fps)
-        accents = beat_accents(beats, feats.chroma, feats.slow_fps, low, broad, feats.rms,
-                               feats.onset_fps, duration)
-        mt = estimate_meter(beats, accents)
-        step(3, total, f"{mt.meter}/4, {len(mt.downbeats)} bars")
-        check()
-        n_frames = max(1, int(round(duration * curve_fps)))
-        energy = _unit(frame_curve(feats.rms, feats.onset_fps, curve_fps, n_frames))
-        onset = _unit(frame_curve(feats.onset, feats.onset_fps, curve_fps, n_frames))
-        csum = np.concatenate([[0.0], np.cumsum(energy)])
+    net = track_net(feats, duration)
+    if net is not None:  # the beat and downbeat network (shipped weights)
+        bt = BeatResult(tempo=net.tempo, confidence=net.confidence, beats=net.beats,
+                        candidates=[(net.tempo, net.confidence)])
+    else:  # no weights or no beat the network believes in: the onset tracker
+        bt = track_beats(feats.onset, feats.onset_low, feats.onset_fps, duration,
+                         beat_activation(feats), feats.onset_perc)
+    beats = bt.beats
+    step(2, total, f"{bt.tempo:.1f} BPM, {len(beats)} beats")
+    check()
+    # bar lines: the accent statistics over the whole song (harmonic change, bass,
+    # onset, loudness per beat), which cross-validated better on the corpus than the
+    # network's own downbeat output
+    low = detrend(feats.onset_low, feats.onset_fps)
+    broad = detrend(feats.onset, feats.onset_fps)
+    accents = beat_accents(beats, feats.chroma, feats.slow_fps, low, broad, feats.rms,
+                           feats.onset_fps, duration)
+    mt = estimate_meter(beats, accents)
+    step(3, total, f"{mt.meter}/4, {len(mt.downbeats)} bars")
+    check()
+    n_frames = max(1, int(round(duration * curve_fps)))
+    energy = _unit(frame_curve(feats.rms, feats.onset_fps, curve_fps, n_frames))
+    onset = _unit(frame_curve(feats.onset, feats.onset_fps, curve_fps, n_frames))
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
 
-        def energy_at(t0: float, t1: float) -> float:
-            a = int(np.clip(round(t0 * curve_fps), 0, n_frames - 1))
-            b = int(np.clip(round(t1 * curve_fps), a + 1, n_frames))
-            return float((csum[b] - csum[a]) / (b - a))
+    def energy_at(t0: float, t1: float) -> float:
+        a = int(np.clip(round(t0 * curve_fps), 0, n_frames - 1))
+        b = int(np.clip(round(t1 * curve_fps), a + 1, n_frames))
+        return float((csum[b] - csum[a]) / (b - a))
 
-        sections = segment(beats, mt.downbeats, mt.meter,
-                           beat_sync(feats.chroma, feats.slow_fps, beats, duration),
-                           beat_sync(feats.mfcc, feats.slow_fps, beats, duration),
-                           energy_at, duration)
-        step(4, total, f"{len(sections)} sections")
-        check()
-        loud = feats.rms > 0.05 * max(float(feats.rms.max(initial=0.0)), 1e-9)
-        slow_rms = frame_curve(feats.rms, feats.onset_fps, feats.slow_fps,
-                               feats.chroma.shape[1])
-        key, mode, key_conf = estimate_key(feats.chroma, slow_rms)
-        descriptors = _descriptors(feats, bt, mode, key_conf, loud, duration)
+    sections = segment(beats, mt.downbeats, mt.meter,
+                       beat_sync(feats.chroma, feats.slow_fps, beats, duration),
+                       beat_sync(feats.mfcc, feats.slow_fps, beats, duration),
+                       energy_at, duration)
+    step(4, total, f"{len(sections)} sections")
+    check()
+    loud = feats.rms > 0.05 * max(float(feats.rms.max(initial=0.0)), 1e-9)
+    slow_rms = frame_curve(feats.rms, feats.onset_fps, feats.slow_fps,
+                           feats.chroma.shape[1])
+    key, mode, key_conf = estimate_key(feats.chroma, slow_rms)
+    descriptors = _descriptors(feats, bt, mode, key_conf, loud, duration)
     step(5, total, "done")
     return Analysis(
         duration=duration, sample_rate=sr, tempo=round(float(bt.tempo), 3),
