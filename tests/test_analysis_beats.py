@@ -279,3 +279,30 @@ def test_pickup_beat_before_the_first_bar():
     bars = ref[1::4]
     assert beat_hits(a.downbeats, bars[(bars > 2) & (bars < 22)], 0.035) >= 0.9
     assert beat_hits(bars, a.downbeats, 0.035) >= 0.9
+
+
+def test_a_ringing_final_chord_gets_no_beats_and_the_last_shot_holds():
+    """The band stops on a final hit whose chord rings on until the file stops (mid-note,
+    a click): no beat is played after the hit, so the grid ends there and the video holds
+    its last shot (no cuts on beats nobody plays)."""
+    from fractions import Fraction
+
+    from musicvid import RenderConfig, plan
+
+    ref = np.arange(0.25, 16.0, 60 / 120)
+    y = band(ref, 4, kick=(0, 2), snare=(1, 3), bass=(0, 2), end=ref[-1] + 0.05)
+    last = float(ref[-1])
+    tail = np.zeros(int((last + 5.5) * SR), dtype=np.float32)
+    tail[:len(y)] = y[:len(tail)]
+    i = int(last * SR)
+    for ratio in (1.0, 1.26, 1.5):  # the final chord, held and decaying
+        note = _tone(220.0 * ratio, 6.0, SR, 4, 0.01, 0.15).astype(np.float32)
+        tail[i:i + len(note)] += note[:len(tail) - i]
+    a = analyze_samples(np.clip(tail, -1, 1), SR)
+    assert beat_hits(a.beats, ref[(ref > 2) & (ref < 15)], 0.035) >= 0.95
+    assert max(a.beats) <= last + 0.1, "beats continued into the ringing chord"
+    assert max(a.beats) >= last - 0.6, "the last played beats were dropped"
+    board = plan(a, RenderConfig.create(fps=30))
+    cuts = [float(Fraction(s.start_frame) / board.fps) for s in board.shots[1:]]
+    assert cuts and max(cuts) <= last + 0.05
+    assert board.shots[-1].end_frame == board.frame_count

@@ -16,7 +16,8 @@ torch.
 
 Decoding: the beat-pointer DBN (:func:`._dbn.beat_viterbi`) turns the beat activation
 into one beat sequence at a tempo that may drift or change, each beat then moved to the
-activation's peak to a fraction of a frame. The downbeat output is trained beside the
+activation's peak to a fraction of a frame. The grid ends on the last beat the music
+still plays (:func:`_last_played`): a ringing final chord has no beats. The downbeat output is trained beside the
 beats (the two tasks share the network) but the bar lines come from
 :func:`.meter.estimate_meter`'s accent statistics over the whole song, which
 cross-validated better on the corpus (downbeat F 0.65 and 0.62 on the two tuning folds
@@ -133,16 +134,37 @@ def _audible_span(f: Features, duration: float) -> tuple[float, float]:
     return float(loud[0] / f.onset_fps), float((loud[-1] + 1) / f.onset_fps)
 
 
-def _extend(times: np.ndarray, start: float, end: float, k: int = 8) -> np.ndarray:
-    """``times`` continued backwards to ``start`` and forwards to ``end`` at the median
-    period of their first and last ``k`` beats."""
+PLAYED_SHARE = 0.4  # a beat is played where its interval's strongest onset is this share
+# of the song's typical one
+
+
+def _last_played(f: Features, times: np.ndarray, k: int = 8) -> float:
+    """The time (s) of the last beat of ``times`` that the music still plays: a played
+    beat (the strongest broadband onset between it and the next beat at least
+    ``PLAYED_SHARE`` of the median over all beats) with at least half of the ``k`` beats
+    up to it played too (so one click where the file stops is not music). After it the
+    song rings out (a decaying or held final chord, reverb): no beat is played there, so
+    the grid stops, and a video holds its last shot rather than cutting on beats nobody
+    plays."""
+    from .beats import _detrend
+
+    on = _detrend(f.onset, f.onset_fps)
+    frames = np.round(times * f.onset_fps).astype(np.int64) - 2
+    bounds = np.append(np.clip(frames, 0, len(on)), len(on))
+    peak = np.array([on[a:max(b, a + 1)].max(initial=0.0) for a, b in zip(bounds, bounds[1:])])
+    played = peak >= PLAYED_SHARE * float(np.median(peak))
+    run = np.convolve(played.astype(np.float64), np.ones(k), mode="full")[:len(played)]
+    ok = np.flatnonzero(played & (run >= np.minimum(k, np.arange(1, len(played) + 1)) / 2))
+    return float(times[ok[-1]]) if len(ok) else float(times[-1])
+
+
+def _count_in(times: np.ndarray, start: float, k: int = 8) -> np.ndarray:
+    """``times`` continued backwards to ``start`` at the median period of their first
+    ``k`` beats."""
     head = float(np.median(np.diff(times[:k + 1])))
-    tail = float(np.median(np.diff(times[-k - 1:])))
     before = times[0] - head * np.arange(1, int((times[0] - start) / head + 0.5) + 1)
-    after = times[-1] + tail * np.arange(1, int((end - times[-1]) / tail + 0.5) + 1)
     before = before[before >= start - 0.5 * head]
-    after = after[after < end]
-    return np.concatenate([before[::-1], times, after])
+    return np.concatenate([before[::-1], times])
 
 
 def _refine(curve: np.ndarray, frames: np.ndarray, r: int = 2) -> np.ndarray:
@@ -204,13 +226,19 @@ def track_net(f: Features, duration: float) -> NetResult | None:
     if len(frames) < 2:
         return None
     times = _refine(beat, frames) / fps
-    # the beats the network hears; before the first and after the last of them (an intro
-    # or outro of held chords, a pad) the grid continues at the neighbouring beats'
-    # period, as a listener counting along would, as far as the audio is not silent
+    # the beats the network hears, up to the last one a note is played on; before the
+    # first of them (an intro of held chords, a pad) the grid continues at the next beats'
+    # period, as a listener counting in would, as far back as the audio is not silent;
+    # after the last played beat the song rings out and has no beats
     heard = np.flatnonzero(_peak_near(beat, frames) > 0.1)
     if len(heard) < 2:
         return None
-    times = _extend(times[heard[0]:heard[-1] + 1], *_audible_span(f, duration))
+    times = times[heard[0]:heard[-1] + 1]
+    times = times[times <= _last_played(f, times)]
+    if len(times) < 2:
+        return None
+    start, _ = _audible_span(f, duration)
+    times = _count_in(times, start)
     times = _half_beat_check(f, beat, times * fps) / fps
     ok = (times >= 0) & (times < duration)
     times = times[ok]
