@@ -15,6 +15,7 @@ from musicvid import (
     plan,
 )
 from musicvid.planning import (
+    MAX_SHOT_SECONDS,
     MIN_SHOT_SECONDS,
     beat_grid,
     build_prompt,
@@ -183,6 +184,31 @@ def test_a_gap_in_the_beats_is_filled_in_phase():
     board = plan(analysis, RenderConfig.create(fps=30))
     assert any(8.0 < float(Fraction(c) / 30) < 16.0 for c in cut_frames(board))
     assert set(cut_frames(board)) <= beat_frame_set(beats, Fraction(30))
+
+
+@pytest.mark.parametrize("tail", [5.0, 20.0])
+def test_after_the_last_beat_the_last_shot_holds(tail):
+    """The beats stop at 20 s (the song rings out): no cut after the last beat, except
+    where a held shot would pass the maximum length; the video still runs to the end."""
+    _, beats = click_track(120, 20.0, sr=1000, tone=False)
+    analysis = Analysis(duration=20.0 + tail, sample_rate=1000, tempo=120, beats=beats,
+                        downbeats=beats[::4],
+                        sections=[Section(0.0, 12.0, "verse", 0, 0.5),
+                                  Section(12.0, 20.0, "chorus", 1, 0.9),
+                                  Section(20.0, 20.0 + tail, "outro", 2, 0.2)])
+    board = plan(analysis, RenderConfig.create(fps=30))
+    last = round(beats[-1] * 30)
+    inside = [c for c in cut_frames(board) if c <= last]
+    after = [c for c in cut_frames(board) if c > last]
+    assert inside and set(inside) <= beat_frame_set(beats, Fraction(30))
+    assert board.shots[-1].end_frame == board.frame_count
+    longest = max(s.frame_count for s in board.shots)
+    if tail < MAX_SHOT_SECONDS - 2:
+        assert after == [] and "outro" not in {s.section for s in board.shots}
+    else:  # a long ring-out is cut only as often as the maximum shot length asks
+        assert after and longest <= MAX_SHOT_SECONDS * 30
+        held = [s.frame_count for s in board.shots if s.start_frame >= after[0]][:-1]
+        assert all(n > (MAX_SHOT_SECONDS - 2.0) * 30 for n in held)  # each as long as it can
 
 
 def test_a_tempo_change_is_not_mistaken_for_a_gap():

@@ -4,7 +4,8 @@ Cuts may only land on beats, so the planner first makes sure there are beats eve
 detected beats are kept as they are; a gap longer than one and a half beats (a quiet
 intro, a break the tracker lost) is filled with evenly spaced beats that keep the phase
 of the beats on both sides; before the first and after the last detected beat the grid
-is extended at the median beat period. A song with no beats at all (silence, ambient
+is extended at the median beat period (after the last one the song rings out: the planner
+cuts there only to keep shots under their maximum length). A song with no beats at all (silence, ambient
 drones) gets a steady grid at the analysed tempo, or 120 BPM when there is none.
 
 Bars come from the analyzer's downbeats, snapped to the nearest beat; where it gave none
@@ -57,7 +58,9 @@ class BeatGrid:
         beat_len = self.period * float(fps)
         bar_len = (statistics.median(b - a for a, b in zip(bars, bars[1:]))
                    if len(bars) > 1 else beat_len * self.meter)
-        return FrameGrid(beats, bars, beat_len, float(bar_len), self.meter)
+        played = [f for f, d in zip(frames, self.detected) if d]
+        ending = played[-1] if played else n_frames
+        return FrameGrid(beats, bars, beat_len, float(bar_len), self.meter, ending)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class FrameGrid:
     beat_len: float  # frames per beat (median)
     bar_len: float  # frames per bar (median)
     meter: int
+    ending: int = 2 ** 62  # frame of the last detected beat: after it the song rings out
 
 
 def _period(beats: list[float], tempo: float) -> float:

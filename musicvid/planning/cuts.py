@@ -9,6 +9,10 @@
    longer than ``max_seconds`` (very slow songs) shots are counted in beats instead.
 3. A leftover shorter than the minimum at the end of a section is merged into the shot
    before it, so nothing flickers.
+4. After the last detected beat the song rings out (a final chord decaying, reverb,
+   silence): no beat is played there, so the last shot holds. A section starting there is
+   played by the one before, and the ending is cut (on the continued grid) only where a
+   shot would otherwise be longer than ``max_seconds``.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ def section_segments(sections: list[Section], grid: FrameGrid, fps: Fraction, n_
             continue  # no beat inside the song at all: nowhere to cut
         if f - starts[-1][0] < min_frames or n_frames - f < min_frames:
             continue  # too short to hold a shot: played by its neighbour
+        if f > grid.ending:
+            continue  # the song rings out: the last section holds
         starts.append((f, i))
     segments = []
     for (a, _), (b, _) in zip(starts, [*starts[1:], (n_frames, -1)]):
@@ -138,4 +144,16 @@ def shot_cuts(segment: Segment, section: Section | None, grid: FrameGrid, fps: F
             break
         cuts.append(points[nj])
         j = nj
-    return cuts
+    if e <= grid.ending:
+        return cuts
+    # the ending: hold the last shot, cut only to keep shots under max_frames
+    held = [c for c in cuts if c <= grid.ending]
+    tail = [p for p in points if p > grid.ending and e - p >= min_frames]
+    cur = held[-1] if held else s
+    while e - cur > max_frames:
+        nxt = [p for p in tail if cur + min_frames <= p <= cur + max_frames]
+        if not nxt:
+            break
+        cur = nxt[-1]
+        held.append(cur)
+    return held

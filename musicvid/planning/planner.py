@@ -20,7 +20,7 @@ __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade
 
 log = logging.getLogger(__name__)
 
-PLANNER_VERSION = 3
+PLANNER_VERSION = 4
 MIN_SHOT_SECONDS = 1.0  # nothing shorter: faster cutting reads as flicker
 MAX_SHOT_SECONDS = 8.0  # a soft limit: only a short leftover at a section's end exceeds it
 CROSSFADE_SECONDS = 1 / 6  # the default crossfade at section changes ("a few frames")
