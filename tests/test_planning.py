@@ -186,10 +186,10 @@ def test_a_gap_in_the_beats_is_filled_in_phase():
     assert set(cut_frames(board)) <= beat_frame_set(beats, Fraction(30))
 
 
-@pytest.mark.parametrize("tail", [5.0, 20.0])
+@pytest.mark.parametrize("tail", [5.0, 7.5, 20.0])
 def test_after_the_last_beat_the_last_shot_holds(tail):
     """The beats stop at 20 s (the song rings out): no cut after the last beat, except
-    where a held shot would pass the maximum length; the video still runs to the end."""
+    in a ring-out longer than the maximum shot; the video still runs to the end."""
     _, beats = click_track(120, 20.0, sr=1000, tone=False)
     analysis = Analysis(duration=20.0 + tail, sample_rate=1000, tempo=120, beats=beats,
                         downbeats=beats[::4],
@@ -202,11 +202,12 @@ def test_after_the_last_beat_the_last_shot_holds(tail):
     after = [c for c in cut_frames(board) if c > last]
     assert inside and set(inside) <= beat_frame_set(beats, Fraction(30))
     assert board.shots[-1].end_frame == board.frame_count
-    longest = max(s.frame_count for s in board.shots)
-    if tail < MAX_SHOT_SECONDS - 2:
+    if tail <= MAX_SHOT_SECONDS:  # the last shot holds through the ring-out
         assert after == [] and "outro" not in {s.section for s in board.shots}
-    else:  # a long ring-out is cut only as often as the maximum shot length asks
-        assert after and longest <= MAX_SHOT_SECONDS * 30
+    else:  # a long ring-out is cut every MAX_SHOT_SECONDS after the last beat
+        assert after and after[0] <= last + MAX_SHOT_SECONDS * 30
+        assert all(s.frame_count <= MAX_SHOT_SECONDS * 30 for s in board.shots[1:]
+                   if s.start_frame >= after[0])
         held = [s.frame_count for s in board.shots if s.start_frame >= after[0]][:-1]
         assert all(n > (MAX_SHOT_SECONDS - 2.0) * 30 for n in held)  # each as long as it can
 

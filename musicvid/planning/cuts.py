@@ -11,8 +11,8 @@
    before it, so nothing flickers.
 4. After the last detected beat the song rings out (a final chord decaying, reverb,
    silence): no beat is played there, so the last shot holds. A section starting there is
-   played by the one before, and the ending is cut (on the continued grid) only where a
-   shot would otherwise be longer than ``max_seconds``.
+   played by the one before, and a ring-out longer than ``max_seconds`` is cut (on the
+   continued grid) every ``max_seconds`` after the last beat.
 """
 
 from __future__ import annotations
@@ -146,12 +146,13 @@ def shot_cuts(segment: Segment, section: Section | None, grid: FrameGrid, fps: F
         j = nj
     if e <= grid.ending:
         return cuts
-    # the ending: hold the last shot, cut only to keep shots under max_frames
+    # the ending: the last shot holds through the ring-out; a ring-out longer than
+    # max_frames is cut (on the continued grid) every max_frames after the last beat
     held = [c for c in cuts if c <= grid.ending]
     tail = [p for p in points if p > grid.ending and e - p >= min_frames]
     cur = held[-1] if held else s
-    while e - cur > max_frames:
-        nxt = [p for p in tail if cur + min_frames <= p <= cur + max_frames]
+    while e - max(cur, grid.ending) > max_frames:
+        nxt = [p for p in tail if cur + min_frames <= p <= max(cur, grid.ending) + max_frames]
         if not nxt:
             break
         cur = nxt[-1]
