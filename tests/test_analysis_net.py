@@ -58,3 +58,19 @@ def test_shipped_weights_are_small_and_load():
     assert netbeats.WEIGHTS.exists()
     assert netbeats.WEIGHTS.stat().st_size < 5 * 1024 * 1024
     assert netbeats.available()
+
+
+def test_a_break_the_network_does_not_hear_is_counted_through():
+    """Eight wandering beats in a break (nothing heard) become the steady grid between
+    the heard beats around them; a single weak beat is left as decoded."""
+    grid = np.arange(40) * 0.5
+    decoded = grid.copy()
+    decoded[12:20] += np.array([0.07, -0.11, 0.13, 0.2, -0.05, 0.16, -0.12, 0.09])
+    decoded[30] += 0.03
+    heard = np.ones(40, dtype=bool)
+    heard[12:20] = False
+    heard[30] = False
+    out = netbeats._bridge(decoded, heard)
+    assert len(out) == 40
+    assert np.allclose(out[:30], grid[:30]) and np.allclose(out[31:], grid[31:])
+    assert out[30] == decoded[30]

@@ -41,7 +41,7 @@ __all__ = ["NetResult", "WEIGHTS", "net_activations", "net_inputs", "track_net"]
 WEIGHTS = Path(__file__).with_name("beat_net.npz")
 MIN_BPM = 50.0
 MAX_BPM = 215.0
-TRANSITION_LAMBDA = 300.0  # tempo change cost at a beat (2-fold CV over 100, 300, 1000)
+TRANSITION_LAMBDA = 200.0  # tempo change cost at a beat (2-fold CV over 100, 150, 200, 300, 1000)
 OBS_DIV = 16.0  # the first 1/16 of a beat interval is the beat region
 PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the phase check
 
@@ -158,6 +158,26 @@ def _last_played(f: Features, times: np.ndarray, k: int = 8) -> float:
     return float(times[ok[-1]]) if len(ok) else float(times[-1])
 
 
+def _bridge(times: np.ndarray, heard: np.ndarray, k: int = 4) -> np.ndarray:
+    """``times`` with each run of two or more beats the network does not hear (a break,
+    a beatless bridge) replaced by beats evenly spaced between the heard beats around it,
+    at about the period of the ``k`` heard intervals either side: the grid a listener
+    counting through the break keeps, where the decoder would wander."""
+    idx = np.flatnonzero(heard)
+    out = [times[idx[0]]]
+    for a, b in zip(idx, idx[1:]):
+        if b - a > 2:
+            around = np.concatenate([np.diff(times[max(idx[0], a - k):a + 1]),
+                                     np.diff(times[b:b + k + 1])])
+            period = float(np.median(around)) if len(around) else (times[b] - times[a]) / (b - a)
+            n = max(1, int(round((times[b] - times[a]) / period)))
+            out.extend(times[a] + (times[b] - times[a]) * np.arange(1, n) / n)
+        else:
+            out.extend(times[a + 1:b])
+        out.append(times[b])
+    return np.asarray(out, dtype=np.float64)
+
+
 def _count_in(times: np.ndarray, start: float, k: int = 8) -> np.ndarray:
     """``times`` continued backwards to ``start`` at the median period of their first
     ``k`` beats."""
@@ -226,14 +246,14 @@ def track_net(f: Features, duration: float) -> NetResult | None:
     if len(frames) < 2:
         return None
     times = _refine(beat, frames) / fps
-    # the beats the network hears, up to the last one a note is played on; before the
-    # first of them (an intro of held chords, a pad) the grid continues at the next beats'
+    # the beats the network hears, counted through breaks it does not hear, up to the
+    # last one a note is played on; before the first of them (an intro of held chords, a pad) the grid continues at the next beats'
     # period, as a listener counting in would, as far back as the audio is not silent;
     # after the last played beat the song rings out and has no beats
-    heard = np.flatnonzero(_peak_near(beat, frames) > 0.1)
-    if len(heard) < 2:
+    heard = _peak_near(beat, frames) > 0.1
+    if heard.sum() < 2:
         return None
-    times = times[heard[0]:heard[-1] + 1]
+    times = _bridge(times, heard)
     times = times[times <= _last_played(f, times)]
     if len(times) < 2:
         return None
