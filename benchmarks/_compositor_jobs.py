@@ -6,6 +6,9 @@
     the bare encoder: precomputed RGB frames straight into PyAV (libx264, same preset
     and CRF), PyAV's own colour conversion (or OpenCV's with ``cv2``; or frames converted
     to yuv420p before the timed loop with ``i420``); video only.
+``python -m benchmarks._compositor_jobs own VIDEO - OUT W H FPS SECONDS PRESET CRF``
+    the bare encoder fed another video's own frames (decoded to yuv420p before the timed
+    loop): x264 on musicvid's content (pulses, grade, crossfades) and nothing else.
 ``python -m benchmarks._compositor_jobs peak MODULE ARGS...``
     ``python -m MODULE ARGS...``, then its peak RSS.
 
@@ -124,6 +127,28 @@ def job_bare(still: str, out: str, w: int, h: int, fps: Fraction, seconds: float
             "peak_rss_mib": peak_rss_mib()}
 
 
+def job_own(video: str, out: str, w: int, h: int, fps: Fraction, seconds: float,
+            preset: str, crf: int) -> dict:
+    import av
+
+    with av.open(video) as src:
+        frames = [f.to_ndarray(format="yuv420p") for f in src.decode(video=0)]
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    with av.open(out, "w", format="mp4") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": preset}
+        vs.codec_context.thread_count = 0
+        for pts, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="yuv420p")
+            vf.pts = pts
+            c.mux(vs.encode(vf))
+        c.mux(vs.encode(None))
+    t1, c1 = time.perf_counter(), cpu_seconds()
+    return {"frames": len(frames), "encode_s": t1 - t0, "encode_cpu_s": c1 - c0,
+            "peak_rss_mib": peak_rss_mib()}
+
+
 def run_module_reporting_peak(module: str, args: list[str]) -> None:
     """Run ``python -m module args`` in this process; print its peak RSS when it exits."""
     import atexit
@@ -146,6 +171,8 @@ def main(argv: list[str]) -> int:
     if kind == "musicvid":
         shot_seconds = float(rest[0]) if rest else 0.0
         result = job_musicvid(still, audio, out, *args, shot_seconds=shot_seconds)
+    elif kind == "own":
+        result = job_own(still, out, *args)
     else:
         result = job_bare(still, out, *args, convert=rest[0] if rest else "pyav")
     sys.stdout.write(json.dumps(result) + "\n")

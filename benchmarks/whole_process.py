@@ -12,6 +12,9 @@ For each size, each round runs in turn (so drifting load hits every arm):
 - ``warm``: ``musicvid render SONG -o OUT --images PHOTOS --no-cache`` as a user runs it,
   timed from process start to exit (interpreter, imports, analysis, keyframes, motion,
   encode with AAC audio, validation), with numba's cache already filled;
+- ``bare-own``: the bare encoder fed the ``warm`` run's own frames (decoded to yuv420p
+  beforehand): x264 on musicvid's content (pulses, grade, crossfades) rather than on a
+  plain Ken Burns, so ``bare-own`` / ``warm`` is what the rest of the process costs;
 - ``cold``: the same with an empty numba cache (the first run after installing).
 
 The ratio of each round is bare encode seconds / whole-process seconds of that round, so
@@ -84,8 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             w, h = (int(v) for v in size.split("x"))
             for r in range(args.rounds):
                 row: dict = {"size": size, "round": r}
-                for kind in ("bare-rgb", "bare-i420", "warm", "cold"):
+                for kind in ("bare-rgb", "bare-i420", "warm", "bare-own", "cold"):
                     out = tmp / f"{kind}-{size}-{r}.mp4"
+                    if kind == "bare-own":
+                        res = run_process([sys.executable, "-m", "benchmarks._compositor_jobs",
+                                           "own", str(tmp / f"warm-{size}-{r}.mp4"), "-",
+                                           str(out), str(w), str(h), "30", str(args.seconds),
+                                           "veryfast", "20"], env=env_base)
+                        row[kind] = round(res["encode_s"], 3)
+                        continue
                     if kind.startswith("bare"):
                         conv = "pyav" if kind == "bare-rgb" else "i420"
                         res = run_process([sys.executable, "-m", "benchmarks._compositor_jobs",
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in ("warm", "cold"):
                     row[f"{kind}_vs_bare_rgb"] = round(row["bare-rgb"] / row[kind], 3)
                     row[f"{kind}_vs_bare_i420"] = round(row["bare-i420"] / row[kind], 3)
+                row["warm_vs_bare_own"] = round(row["bare-own"] / row["warm"], 3)
                 row["cold_minus_warm_s"] = round(row["cold"] - row["warm"], 2)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
@@ -114,19 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nOne run, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average "
           f"{load_before} before, {load_after} after; {args.seconds:g} s song, libx264 "
           "veryfast CRF 20, 30 fps.\n")
-    print("| size | round | bare encoder RGB s | bare encoder I420 s | musicvid warm s | "
-          "warm / bare RGB | warm / bare I420 | musicvid cold s | cold / bare RGB | "
-          "cold - warm s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| size | round | bare encoder RGB s | bare encoder I420 s | bare encoder, own "
+          "frames s | musicvid warm s | warm / bare RGB | warm / bare I420 | warm / bare own "
+          "| musicvid cold s | cold / bare RGB | cold - warm s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['round'] + 1} | {r['bare-rgb']:.1f} | {r['bare-i420']:.1f} | "
-              f"{r['warm']:.1f} | **{r['warm_vs_bare_rgb']:.2f}x** | {r['warm_vs_bare_i420']:.2f}x"
-              f" | {r['cold']:.1f} | {r['cold_vs_bare_rgb']:.2f}x | {r['cold_minus_warm_s']:+.1f} |")
+              f"{r['bare-own']:.1f} | {r['warm']:.1f} | **{r['warm_vs_bare_rgb']:.2f}x** | "
+              f"{r['warm_vs_bare_i420']:.2f}x | {r['warm_vs_bare_own']:.2f}x | {r['cold']:.1f} | "
+              f"{r['cold_vs_bare_rgb']:.2f}x | {r['cold_minus_warm_s']:+.1f} |")
     for size in args.sizes.split(","):
         sub = [r for r in rows if r["size"] == size]
         print(f"\n{size}: median warm / bare RGB "
               f"{statistics.median(r['warm_vs_bare_rgb'] for r in sub):.2f}x, warm / bare I420 "
-              f"{statistics.median(r['warm_vs_bare_i420'] for r in sub):.2f}x, cold - warm "
+              f"{statistics.median(r['warm_vs_bare_i420'] for r in sub):.2f}x, warm / bare own "
+              f"{statistics.median(r['warm_vs_bare_own'] for r in sub):.2f}x, cold - warm "
               f"{statistics.median(r['cold_minus_warm_s'] for r in sub):+.1f} s")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "load_before": load_before,
