@@ -105,22 +105,36 @@ def job_bare(still: str, out: str, w: int, h: int, fps: Fraction, seconds: float
     # ping-pong through the precomputed frames: smooth motion, bounded memory
     order = [i % (2 * ring - 2) if ring > 1 else 0 for i in range(n)]
     order = [i if i < ring else 2 * ring - 2 - i for i in order]
+
+    def video_frames():
+        for i in order:
+            if convert == "i420":
+                yield av.VideoFrame.from_ndarray(frames[i], format="yuv420p")
+            elif convert == "cv2":
+                yield av.VideoFrame.from_ndarray(
+                    cv2.cvtColor(frames[i], cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            else:
+                yield av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+
+    return encode_timed(out, w, h, fps, preset, crf, video_frames())
+
+
+def encode_timed(out: str, w: int, h: int, fps: Fraction, preset: str, crf: int,
+                 video_frames) -> dict:
+    """The bare encoder's timed loop: ``video_frames`` (PyAV frames) into libx264."""
+    import av
+
+    n = 0
     t0, c0 = time.perf_counter(), cpu_seconds()
     with av.open(out, "w", format="mp4") as c:
         vs = c.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.options = {"crf": str(crf), "preset": preset}
         vs.codec_context.thread_count = 0
-        for pts, i in enumerate(order):
-            if convert == "i420":
-                vf = av.VideoFrame.from_ndarray(frames[i], format="yuv420p")
-            elif convert == "cv2":
-                vf = av.VideoFrame.from_ndarray(cv2.cvtColor(frames[i], cv2.COLOR_RGB2YUV_I420),
-                                                format="yuv420p")
-            else:
-                vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
-            vf.pts = pts
+        for vf in video_frames:
+            vf.pts = n
             c.mux(vs.encode(vf))
+            n += 1
         c.mux(vs.encode(None))
     t1, c1 = time.perf_counter(), cpu_seconds()
     return {"frames": n, "encode_s": t1 - t0, "encode_cpu_s": c1 - c0,
@@ -133,20 +147,8 @@ def job_own(video: str, out: str, w: int, h: int, fps: Fraction, seconds: float,
 
     with av.open(video) as src:
         frames = [f.to_ndarray(format="yuv420p") for f in src.decode(video=0)]
-    t0, c0 = time.perf_counter(), cpu_seconds()
-    with av.open(out, "w", format="mp4") as c:
-        vs = c.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset}
-        vs.codec_context.thread_count = 0
-        for pts, frame in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(frame, format="yuv420p")
-            vf.pts = pts
-            c.mux(vs.encode(vf))
-        c.mux(vs.encode(None))
-    t1, c1 = time.perf_counter(), cpu_seconds()
-    return {"frames": len(frames), "encode_s": t1 - t0, "encode_cpu_s": c1 - c0,
-            "peak_rss_mib": peak_rss_mib()}
+    return encode_timed(out, w, h, fps, preset, crf,
+                        (av.VideoFrame.from_ndarray(f, format="yuv420p") for f in frames))
 
 
 def run_module_reporting_peak(module: str, args: list[str]) -> None:
