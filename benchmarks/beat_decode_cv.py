@@ -4,7 +4,7 @@
     python -m benchmarks.train_beat_net --fold 0/2               # the fold networks, once
     python -m benchmarks.train_beat_net --fold 1/2
     NUMBA_CACHE_DIR=/tmp/numba-cache python -m benchmarks.beat_decode_cv \
-        [--set netbeats.OCTAVE_RATIO=0.6 ...]
+        [--set netbeats.PLAYED_SHARE=0.3 ...]
 
 Each fold's held-out tuning files are decoded with the network trained without them
 (``beat_net-fold{i}of{k}.npz`` under the corpus folder), through the analyzer after its
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pickle
 import sys
 from collections import Counter
 from pathlib import Path
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.beats import beat_scores  # noqa: E402
 from benchmarks.beats_corpus import cut_scores, downbeat_f, failure  # noqa: E402
 from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
-from benchmarks.train_beat_net import fold_of  # noqa: E402
+from benchmarks.train_beat_net import fold_of, read_cache, write_cache  # noqa: E402
 
 FEATURES_VERSION = 1
 
@@ -50,19 +49,13 @@ def tune_features(rows: list[dict], cache: Path) -> dict[str, tuple]:
     from musicvid.analysis.features import compute_features
     from musicvid.audio import load_audio
 
-    have: dict = {}
-    if cache.exists():
-        with cache.open("rb") as fh:
-            got = pickle.load(fh)
-        if got.get("version") == FEATURES_VERSION:
-            have = got["items"]
+    have = read_cache(cache, FEATURES_VERSION)
     todo = [r for r in rows if r["id"] not in have]
     for r in todo:
         y, sr = load_audio(Path(r["path"]), sr=22050)
         have[r["id"]] = (compute_features(y, sr), len(y) / sr, sr)
     if todo:
-        with cache.open("wb") as fh:
-            pickle.dump({"version": FEATURES_VERSION, "items": have}, fh)
+        write_cache(cache, have, FEATURES_VERSION)
     return have
 
 

@@ -62,19 +62,19 @@ def fold_of(family: str, k: int) -> int:
     return int(hashlib.sha1(family.encode()).hexdigest()[:8], 16) % k
 
 
-def _read_cache(cache: Path) -> dict:
+def read_cache(cache: Path, version: int = CACHE_VERSION) -> dict:
     """The items of a feature cache, or none when it is missing or of another version."""
     if not cache.exists():
         return {}
     with cache.open("rb") as fh:
         old = pickle.load(fh)
-    return old["items"] if old.get("version") == CACHE_VERSION else {}
+    return old["items"] if old.get("version") == version else {}
 
 
-def _write_cache(cache: Path, items: dict) -> None:
+def write_cache(cache: Path, items: dict, version: int = CACHE_VERSION) -> None:
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as fh:
-        pickle.dump({"version": CACHE_VERSION, "items": items}, fh)
+        pickle.dump({"version": version, "items": items}, fh)
     tmp.replace(cache)
 
 
@@ -84,7 +84,7 @@ def load_items(rows: list[dict], cache: Path) -> list[dict]:
     from musicvid.analysis.netbeats import net_inputs
     from musicvid.audio import load_audio
 
-    store: dict[str, dict] = _read_cache(cache)
+    store: dict[str, dict] = read_cache(cache)
     changed = False
     out = []
     for r in rows:
@@ -97,7 +97,7 @@ def load_items(rows: list[dict], cache: Path) -> list[dict]:
             changed = True
         out.append(store[r["id"]])
     if changed:
-        _write_cache(cache, store)
+        write_cache(cache, store)
     return out
 
 
@@ -107,14 +107,14 @@ def synthetic_items(n: int, cache: Path) -> list[dict]:
     from musicvid.analysis.features import compute_features
     from musicvid.analysis.netbeats import net_inputs
 
-    store: dict[int, dict] = _read_cache(cache)
+    store: dict[int, dict] = read_cache(cache)
     todo = [i for i in range(n) if i not in store]
     for i in todo:
         y, beats, downs = groove(i)
         f = compute_features(y, 22050)
         store[i] = {"x": net_inputs(f), "fps": f.onset_fps, "beats": beats, "downbeats": downs}
     if todo:
-        _write_cache(cache, store)
+        write_cache(cache, store)
     return [store[i] for i in range(n)]
 
 
