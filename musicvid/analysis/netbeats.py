@@ -17,8 +17,9 @@ torch.
 Decoding: the beat-pointer DBN (:func:`._dbn.beat_viterbi`) turns the beat activation
 into one beat sequence at a tempo that may drift or change, each beat then moved to the
 activation's peak to a fraction of a frame. The grid ends on the last beat the music
-still plays (:func:`_last_played`): a ringing final chord has no beats. The downbeat output is trained beside the
-beats (the two tasks share the network) but the bar lines come from
+still plays (:func:`_last_played`): a ringing final chord has no beats. The downbeat
+output is trained beside the beats (the two tasks share the network) but the bar lines
+come from
 :func:`.meter.estimate_meter`'s accent statistics over the whole song, which
 cross-validated better on the corpus (downbeat F 0.65 and 0.62 on the two tuning folds
 against 0.54 and 0.50 decoding the downbeat output).
@@ -41,7 +42,7 @@ __all__ = ["NetResult", "WEIGHTS", "net_activations", "net_inputs", "track_net"]
 WEIGHTS = Path(__file__).with_name("beat_net.npz")
 MIN_BPM = 50.0
 MAX_BPM = 215.0
-TRANSITION_LAMBDA = 200.0  # tempo change cost at a beat (2-fold CV over 100, 150, 200, 300, 1000)
+TRANSITION_LAMBDA = 200.0  # tempo change cost at a beat (2-fold CV: 100 ... 1000)
 OBS_DIV = 16.0  # the first 1/16 of a beat interval is the beat region
 PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the phase check
 
@@ -125,13 +126,13 @@ def _peak_near(curve: np.ndarray, frames: np.ndarray, r: int = 2) -> np.ndarray:
 SILENCE_DB = 50.0  # quieter than this under the song's loudest frame: no music
 
 
-def _audible_span(f: Features, duration: float) -> tuple[float, float]:
-    """First and last time (s) the RMS is within ``SILENCE_DB`` of the loudest frame."""
+def _audible_start(f: Features) -> float:
+    """The first time (s) the RMS is within ``SILENCE_DB`` of the loudest frame."""
     rms = np.asarray(f.rms, dtype=np.float64)
     if len(rms) == 0 or rms.max() <= 0:
-        return 0.0, duration
+        return 0.0
     loud = np.flatnonzero(rms > rms.max() * 10 ** (-SILENCE_DB / 20))
-    return float(loud[0] / f.onset_fps), float((loud[-1] + 1) / f.onset_fps)
+    return float(loud[0] / f.onset_fps)
 
 
 PLAYED_SHARE = 0.4  # a beat is played where its interval's strongest onset is this share
@@ -247,9 +248,10 @@ def track_net(f: Features, duration: float) -> NetResult | None:
         return None
     times = _refine(beat, frames) / fps
     # the beats the network hears, counted through breaks it does not hear, up to the
-    # last one a note is played on; before the first of them (an intro of held chords, a pad) the grid continues at the next beats'
-    # period, as a listener counting in would, as far back as the audio is not silent;
-    # after the last played beat the song rings out and has no beats
+    # last one a note is played on; before the first of them (an intro of held chords, a
+    # pad) the grid continues at the next beats' period, as a listener counting in would,
+    # as far back as the audio is not silent; after the last played beat the song rings
+    # out and has no beats
     heard = _peak_near(beat, frames) > 0.1
     if heard.sum() < 2:
         return None
@@ -257,8 +259,7 @@ def track_net(f: Features, duration: float) -> NetResult | None:
     times = times[times <= _last_played(f, times)]
     if len(times) < 2:
         return None
-    start, _ = _audible_span(f, duration)
-    times = _count_in(times, start)
+    times = _count_in(times, _audible_start(f))
     times = _half_beat_check(f, beat, times * fps) / fps
     ok = (times >= 0) & (times < duration)
     times = times[ok]

@@ -5,8 +5,9 @@ detected beats are kept as they are; a gap longer than one and a half beats (a q
 intro, a break the tracker lost) is filled with evenly spaced beats that keep the phase
 of the beats on both sides; before the first and after the last detected beat the grid
 is extended at the median beat period (after the last one the song rings out: the planner
-cuts there only to keep shots under their maximum length). A song with no beats at all (silence, ambient
-drones) gets a steady grid at the analysed tempo, or 120 BPM when there is none.
+cuts there only to keep shots under their maximum length). A song with no beats at all
+(silence, ambient drones) gets a steady grid at the analysed tempo, or 120 BPM when there
+is none.
 
 Bars come from the analyzer's downbeats, snapped to the nearest beat; where it gave none
 (or left gaps), they are extended every ``meter`` beats.
