@@ -369,3 +369,30 @@ def test_plugins_options_lists_the_encoder_settings_with_their_flags(capsys):
     assert "(same as --preset)" in lines["encoder_preset"]
     assert "(same as --codec)" in lines["encoder_codec"]
     assert "(same as --pix-fmt)" in lines["encoder_pix_fmt"]
+
+
+@pytest.mark.parametrize("w, h", [(64, 36), (854, 480), (2, 2)])
+def test_frames_handed_to_the_encoder_are_copies_equal_to_pyavs(w, h):
+    from musicvid.defaults.pyav_encoder import video_frame
+
+    rng = np.random.default_rng(w)
+    i420 = rng.integers(0, 256, (h * 3 // 2, w)).astype(np.uint8)
+    rgb = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    for array, fmt in ((i420, "yuv420p"), (rgb, "rgb24"), (rgb[:, ::-1], "rgb24")):
+        vf = video_frame(array, fmt)
+        want = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format=fmt).to_ndarray()
+        assert (vf.width, vf.height, vf.format.name) == (w, h, fmt)
+        assert np.array_equal(vf.to_ndarray(), want)
+        before = array.copy()
+        array[...] = 0  # a stage reusing its buffer for the next frame
+        assert np.array_equal(vf.to_ndarray(), want)
+        array[...] = before
+
+
+def test_a_frame_of_the_wrong_shape_is_refused_as_pyav_refuses_it():
+    from musicvid.defaults.pyav_encoder import video_frame
+
+    with pytest.raises(ValueError):
+        video_frame(np.zeros((35, 64), np.uint8), "yuv420p")
+    with pytest.raises(ValueError):
+        video_frame(np.zeros((36, 64, 3), np.float32), "rgb24")

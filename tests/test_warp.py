@@ -38,6 +38,16 @@ def test_warp_equals_exact_bilinear_sampling_to_rounding(ax, bx, ay, by):
     assert np.abs(out - bilinear(src, ax, bx, ay, by, 112, 64)).max() <= 0.6
 
 
+@pytest.mark.parametrize("shape", [(5, 1), (5, 2), (1, 3)])
+def test_warp_of_a_source_one_or_two_pixels_wide_replicates_its_edges(shape):
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 256, shape).astype(np.uint8)
+    out = np.empty((6, 7), np.uint8)
+    for ax, bx in ((0.4, -0.3), (1.5, 0.6), (0.2, 1.7)):
+        warp_plane(src, ax, bx, 0.7, 0.2, None, out)
+        assert np.abs(out - bilinear(src, ax, bx, 0.7, 0.2, 7, 6)).max() <= 0.6
+
+
 def test_slow_pan_moves_the_picture_by_fractions_of_a_pixel():
     x = np.arange(200)
     blob = np.tile(np.rint(16 + 200 * np.exp(-0.5 * ((x - 60) / 3.0) ** 2)), (8, 1))

@@ -22,7 +22,7 @@ from ..errors import InvalidOptionError, OutputError
 from ..protocols import StageContext
 
 __all__ = ["CODECS", "CODEC_ALIASES", "NVENC_PRESETS", "X264_PRESETS", "EncoderSettings",
-           "add_video_stream", "encode_frames", "encoder_settings"]
+           "add_video_stream", "encode_frames", "encoder_settings", "video_frame"]
 
 CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "hevc": "libx265",
                  "h265": "libx265", "x265": "libx265", "nvenc": "h264_nvenc"}
@@ -138,6 +138,34 @@ def add_video_stream(out: Any, settings: EncoderSettings, fps: Fraction, width: 
     return vs
 
 
+def video_frame(array: Any, fmt: str) -> Any:
+    """A PyAV frame holding a copy of ``array`` (an I420 buffer for ``yuv420p``, ``H×W×3``
+    for ``rgb24``): one copy into each plane, where PyAV's ``from_ndarray`` makes two (a
+    ``bytes`` object, then the plane). The copy is what lets a motion stage reuse its
+    buffer for the next frame while this one waits in the queue."""
+    import av
+    import numpy as np
+
+    from .._video import i420_planes
+
+    planes: tuple[Any, ...] = ()
+    if getattr(array, "dtype", None) == np.uint8:
+        if fmt == "yuv420p" and array.ndim == 2 and array.shape[0] % 3 == 0 \
+                and array.shape[1] % 2 == 0 and array.size:
+            w, h = array.shape[1], array.shape[0] * 2 // 3
+            planes = i420_planes(np.ascontiguousarray(array), w, h)
+        elif fmt == "rgb24" and array.ndim == 3 and array.shape[2] == 3 and array.size:
+            h, w = array.shape[:2]
+            planes = (array.reshape(h, w * 3),)
+    if not planes:  # anything else: PyAV's own checks and messages
+        return av.VideoFrame.from_ndarray(array, format=fmt)
+    vf = av.VideoFrame(w, h, fmt)
+    for plane, src in zip(vf.planes, planes):
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, :src.shape[1]] = src
+    return vf
+
+
 # -- the encoder thread ------------------------------------------------------------------------
 _DONE = object()
 
@@ -196,8 +224,6 @@ def encode_frames(out: Any, vs: Any, fps: Fraction, audio_packets: Iterator[tupl
                   ctx: StageContext) -> int:
     """Take ``frames`` (in ``layout``) on this thread and encode them on another, the
     audio muxed beside them; returns the count. Progress and cancellation stay here."""
-    import av
-
     stop = threading.Event()
     frames_q: queue.Queue[Any] = queue.Queue(maxsize=queue_len)
     enc = _Encoder(out, vs, fps, audio_packets, frames_q, stop)
@@ -219,7 +245,7 @@ def encode_frames(out: Any, vs: Any, fps: Fraction, audio_packets: Iterator[tupl
     try:
         fmt = "yuv420p" if layout == "i420" else "rgb24"
         for frame in frames:
-            vf = av.VideoFrame.from_ndarray(frame, format=fmt)
+            vf = video_frame(frame, fmt)
             vf.pts = produced
             put(vf)
             produced += 1
