@@ -306,3 +306,59 @@ def test_a_ringing_final_chord_gets_no_beats_and_the_last_shot_holds():
     cuts = [float(Fraction(s.start_frame) / board.fps) for s in board.shots[1:]]
     assert cuts and max(cuts) <= last + 0.05
     assert board.shots[-1].end_frame == board.frame_count
+
+
+def _chord_changes_on_every_beat(ref, sr=SR):
+    """Eighth-note hats and the chord's root in the bass on every eighth (nothing
+    percussive tells a beat from its "and"), over a new chord on every beat."""
+    rng = np.random.default_rng(3)
+    period = float(np.median(np.diff(ref)))
+    y = np.zeros(int((ref[-1] + 2 * period) * sr), dtype=np.float64)
+
+    def put(t, x):
+        i = int(round(t * sr))
+        k = min(len(x), len(y) - i)
+        y[i:i + k] += x[:k]
+
+    roots = [110.0, 146.8, 130.8, 164.8, 123.5, 98.0]
+    for j, t in enumerate(ref):
+        root = roots[j % len(roots)]
+        for ratio in (1.0, 1.26, 1.5):
+            put(t, _tone(2 * root * ratio, period, sr, 4, 0.01, 0.08))
+        for half in (0.0, 0.5):
+            put(t + half * period, _hat(sr, rng))
+            put(t + half * period, _tone(root / 2, 0.45 * period, sr, 8, 0.004, 0.15))
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+def test_harmonic_change_rises_where_the_chord_changes():
+    from musicvid.analysis.features import compute_features
+    from musicvid.analysis.netbeats import _harmonic_change
+
+    ref = np.arange(0.5, 12.0, 0.6)
+    f = compute_features(_chord_changes_on_every_beat(ref), SR)
+    change = _harmonic_change(f)
+    assert change is not None and len(change) == f.chroma.shape[1]
+    i = np.clip(np.round(ref * f.slow_fps).astype(int), 1, len(change) - 2)
+    h = np.clip(np.round((ref + 0.3) * f.slow_fps).astype(int), 1, len(change) - 2)
+    at_beats = np.maximum.reduce([change[i - 1], change[i], change[i + 1]])
+    at_halves = np.maximum.reduce([change[h - 1], change[h], change[h + 1]])
+    assert np.median(at_beats) > 2 * np.median(at_halves) + 0.5
+
+
+def test_chord_changes_set_the_phase_where_the_drums_cannot(monkeypatch):
+    """The per-song half-beat check: with an activation that fires equally on beats and
+    "and"s and the percussive term set aside, the chord changes alone choose the beats,
+    whichever of the two grids comes in."""
+    from musicvid.analysis import netbeats
+    from musicvid.analysis.features import compute_features
+
+    monkeypatch.setattr(netbeats, "PHASE_PERC", 0.0)
+    ref = np.arange(0.5, 16.0, 60 / 100)
+    f = compute_features(_chord_changes_on_every_beat(ref), SR)
+    act = np.full(len(f.onset), 0.5)
+    beats = ref * f.onset_fps
+    halves = beats + 0.5 * 0.6 * f.onset_fps
+    assert np.allclose(netbeats._half_beat_check(f, act, beats), beats)
+    chosen = netbeats._half_beat_check(f, act, halves)
+    assert np.abs(chosen[:-1] - beats[1:]).max() < 1.0  # moved onto the beats
