@@ -308,30 +308,15 @@ def test_a_ringing_final_chord_gets_no_beats_and_the_last_shot_holds():
     assert board.shots[-1].end_frame == board.frame_count
 
 
-def _chord_changes_on_every_beat(ref, sr=SR):
+def _chord_changes_on_every_beat(ref):
     """Eighth-note hats and the chord's root in the bass on every eighth (nothing
-    percussive tells a beat from its "and"), over a new chord on every beat."""
-    rng = np.random.default_rng(3)
-    period = float(np.median(np.diff(ref)))
-    y = np.zeros(int((ref[-1] + 2 * period) * sr), dtype=np.float64)
-
-    def put(t, x):
-        i = int(round(t * sr))
-        k = min(len(x), len(y) - i)
-        y[i:i + k] += x[:k]
-
-    roots = [110.0, 146.8, 130.8, 164.8, 123.5, 98.0]
-    for j, t in enumerate(ref):
-        root = roots[j % len(roots)]
-        for ratio in (1.0, 1.26, 1.5):
-            put(t, _tone(2 * root * ratio, period, sr, 4, 0.01, 0.08))
-        for half in (0.0, 0.5):
-            put(t + half * period, _hat(sr, rng))
-            put(t + half * period, _tone(root / 2, 0.45 * period, sr, 8, 0.004, 0.15))
-    return np.clip(y, -1, 1).astype(np.float32)
+    percussive tells a beat from its "and"), over a new chord on every beat: ``band``
+    with a one-beat bar."""
+    return band(ref, 1, bass=(0, 0.5), bass_amp=0.15)
 
 
 def test_harmonic_change_rises_where_the_chord_changes():
+    from musicvid.analysis.beats import _max3
     from musicvid.analysis.features import compute_features
     from musicvid.analysis.netbeats import _harmonic_change
 
@@ -339,10 +324,8 @@ def test_harmonic_change_rises_where_the_chord_changes():
     f = compute_features(_chord_changes_on_every_beat(ref), SR)
     change = _harmonic_change(f)
     assert change is not None and len(change) == f.chroma.shape[1]
-    i = np.clip(np.round(ref * f.slow_fps).astype(int), 1, len(change) - 2)
-    h = np.clip(np.round((ref + 0.3) * f.slow_fps).astype(int), 1, len(change) - 2)
-    at_beats = np.maximum.reduce([change[i - 1], change[i], change[i + 1]])
-    at_halves = np.maximum.reduce([change[h - 1], change[h], change[h + 1]])
+    at_beats = _max3(change, ref * f.slow_fps)
+    at_halves = _max3(change, (ref + 0.3) * f.slow_fps)
     assert np.median(at_beats) > 2 * np.median(at_halves) + 0.5
 
 
@@ -354,11 +337,12 @@ def test_chord_changes_set_the_phase_where_the_drums_cannot(monkeypatch):
     from musicvid.analysis.features import compute_features
 
     monkeypatch.setattr(netbeats, "PHASE_PERC", 0.0)
-    ref = np.arange(0.5, 16.0, 60 / 100)
+    period = 60 / 100
+    ref = np.arange(0.5, 16.0, period)
     f = compute_features(_chord_changes_on_every_beat(ref), SR)
     act = np.full(len(f.onset), 0.5)
     beats = ref * f.onset_fps
-    halves = beats + 0.5 * 0.6 * f.onset_fps
+    halves = beats + 0.5 * period * f.onset_fps
     assert np.allclose(netbeats._half_beat_check(f, act, beats), beats)
     chosen = netbeats._half_beat_check(f, act, halves)
     assert np.abs(chosen[:-1] - beats[1:]).max() < 1.0  # moved onto the beats
