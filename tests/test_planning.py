@@ -212,6 +212,44 @@ def test_after_the_last_beat_the_last_shot_holds(tail):
         assert all(n > (MAX_SHOT_SECONDS - 2.0) * 30 for n in held)  # each as long as it can
 
 
+@pytest.mark.parametrize("tail,heard_until", [
+    ("silence", None),  # the last chord dies away in 1.5 s: silence to the end
+    ("hiss", None),  # ... into a recording's noise floor, 26 dB under the music
+    ("pad", 36.0),  # a pad still sounds 16 s after the last beat, then fades
+])
+def test_a_ring_out_is_cut_only_while_it_is_heard(tail, heard_until):
+    """Beats to 20 s, the song to 40 s. Silence or hiss after the last chord is never
+    cut (the last shot holds to the end); a pad heard for longer than the maximum shot
+    is cut, and only where it still sounds."""
+    _, beats = click_track(120, 20.0, sr=1000, tone=False)
+    rate = 30.0
+    energy = []
+    for i in range(int(40.0 * rate)):
+        t = i / rate
+        if t < 20.0:
+            e = 0.6
+        elif heard_until is not None and t < heard_until:
+            e = 0.3
+        else:
+            start = 20.0 if heard_until is None else heard_until
+            e = max(0.6 * 10 ** (-3.0 * (t - start) / 1.5), 0.05 if tail == "hiss" else 3e-4)
+        energy.append(e)
+    analysis = Analysis(duration=40.0, sample_rate=1000, tempo=120, beats=beats,
+                        downbeats=beats[::4], energy=energy, curve_fps=rate,
+                        sections=[Section(0.0, 20.0, "verse", 0, 0.6),
+                                  Section(20.0, 40.0, "outro", 1, 0.2)])
+    board = plan(analysis, RenderConfig.create(fps=30))
+    last = round(beats[-1] * 30)
+    after = [c for c in cut_frames(board) if c > last]
+    assert board.shots[-1].end_frame == board.frame_count
+    if heard_until is None:
+        assert after == []
+        assert board.shots[-1].frame_count > 20 * 30  # held through the whole ring-out
+    else:
+        assert after and all(c < heard_until * 30 for c in after)
+        assert after[0] <= last + MAX_SHOT_SECONDS * 30
+
+
 def test_a_tempo_change_is_not_mistaken_for_a_gap():
     _, beats = click_track([(0.0, 90), (13.0, 140)], 30.0, sr=1000, tone=False)
     analysis = Analysis(duration=30.0, sample_rate=1000, tempo=120, beats=beats,

@@ -74,6 +74,7 @@ class FrameGrid:
     bar_len: float  # frames per bar (median)
     meter: int
     ending: int = 2 ** 62  # frame of the last detected beat: after it the song rings out
+    faded: int = 2 ** 62  # frame from which the ring-out is no longer heard
 
 
 def _period(beats: list[float], tempo: float) -> float:

@@ -11,8 +11,10 @@
    before it, so nothing flickers.
 4. After the last detected beat the song rings out (a final chord decaying, reverb,
    silence): no beat is played there, so the last shot holds. A section starting there is
-   played by the one before, and a ring-out longer than ``max_seconds`` is cut (on the
-   continued grid) every ``max_seconds`` after the last beat.
+   played by the one before. A ring-out heard for longer than ``max_seconds`` (a long
+   pad, :func:`faded_frame`) is cut (on the continued grid) every ``max_seconds`` after
+   the last beat; silence, or the hiss a recording ends on, is never cut: a cut there
+   marks nothing in the music, so the last shot holds to the end.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from fractions import Fraction
 from ..types import Analysis, Section
 from .beats import FrameGrid
 
-__all__ = ["SHOT_BARS", "Segment", "energy_scorer", "section_segments", "shot_cuts"]
+__all__ = ["SHOT_BARS", "Segment", "energy_scorer", "faded_frame", "section_segments",
+           "shot_cuts"]
 
 SHOT_BARS: tuple[tuple[float, int], ...] = ((0.7, 1), (0.4, 2), (0.0, 4))
 """(energy score at least, bars per shot), loudest first."""
@@ -67,6 +70,33 @@ def energy_scorer(analysis: Analysis) -> EnergyScore:
         rel = (raw - lo) / (hi - lo) if hi - lo > 0.05 else raw
         return min(1.0, max(0.0, 0.5 * raw + 0.5 * min(1.0, max(0.0, rel))))
     return score
+
+
+HEARD_OVER_FLOOR = 2.0  # a ring-out is heard while 6 dB above the level the song ends on,
+HEARD_SILENT = 0.01  # never 40 dB under the song's loud level (the energy curve's 1.0),
+HEARD_LEVEL = 0.1  # always within 20 dB of it
+
+
+def faded_frame(analysis: Analysis, fps: Fraction, start: int, n_frames: int) -> int:
+    """The video frame from which the sound after frame ``start`` (the last beat) is no
+    longer heard: from there to the end the energy curve stays below
+    ``HEARD_OVER_FLOOR`` times the level of the song's last second (silence, or the noise
+    floor of a recording), or below ``HEARD_SILENT``, and below ``HEARD_LEVEL``.
+    ``n_frames`` without a curve or when the song is heard to its end."""
+    curve = [float(x) for x in analysis.energy]
+    rate = float(analysis.curve_fps) or 30.0
+    if not curve or start >= n_frames:
+        return n_frames
+    last = sorted(curve[-max(1, int(round(rate))):])
+    floor = last[len(last) // 2]
+    level = min(max(HEARD_OVER_FLOOR * floor, HEARD_SILENT), HEARD_LEVEL)
+    first = min(len(curve), max(0, int(float(start / fps) * rate)))
+    end = first
+    for i in range(len(curve) - 1, first - 1, -1):
+        if curve[i] > level:
+            end = i + 1
+            break
+    return min(n_frames, max(start, int(round(Fraction(end) / Fraction(rate) * fps))))
 
 
 def _nearest(frames: list[int], target: float) -> int | None:
@@ -147,11 +177,13 @@ def shot_cuts(segment: Segment, section: Section | None, grid: FrameGrid, fps: F
     if e <= grid.ending:
         return cuts
     # the ending: the last shot holds through the ring-out; a ring-out longer than
-    # max_frames is cut (on the continued grid) every max_frames after the last beat
+    # max_frames is cut (on the continued grid) every max_frames after the last beat,
+    # as long as it is heard: the silence after it needs no cut
     held = [c for c in cuts if c <= grid.ending]
-    tail = [p for p in points if p > grid.ending and e - p >= min_frames]
+    heard = min(e, grid.faded)
+    tail = [p for p in points if grid.ending < p < heard and e - p >= min_frames]
     cur = held[-1] if held else s
-    while e - max(cur, grid.ending) > max_frames:
+    while heard - max(cur, grid.ending) > max_frames:
         nxt = [p for p in tail if cur + min_frames <= p <= max(cur, grid.ending) + max_frames]
         if not nxt:
             break

@@ -11,7 +11,7 @@ from typing import Any
 from ..config import RenderConfig
 from ..types import Analysis, Section, Shot, Storyboard, frame_count_for
 from .beats import BeatGrid, beat_grid
-from .cuts import Segment, energy_scorer, section_segments, shot_cuts
+from .cuts import Segment, energy_scorer, faded_frame, section_segments, shot_cuts
 from .prompts import VisualIdentity, choose_identity, derive_seed, negative_prompt, role_of
 from .writers import MOTION_PARAMS, ShotBrief, write_prompts
 
@@ -20,7 +20,7 @@ __all__ = ["MAX_SHOT_SECONDS", "MIN_SHOT_SECONDS", "PLANNER_VERSION", "crossfade
 
 log = logging.getLogger(__name__)
 
-PLANNER_VERSION = 4
+PLANNER_VERSION = 5
 MIN_SHOT_SECONDS = 1.0  # nothing shorter: faster cutting reads as flicker
 MAX_SHOT_SECONDS = 8.0  # a soft limit: only a short leftover at a section's end exceeds it
 CROSSFADE_SECONDS = 1 / 6  # the default crossfade at section changes ("a few frames")
@@ -123,6 +123,7 @@ def plan(analysis: Analysis, config: RenderConfig, lyrics: Any = None) -> Storyb
     sections = _sections(analysis)
     score = energy_scorer(analysis)
     frames = grid.at(fps, n)
+    frames = replace(frames, faded=faded_frame(analysis, fps, frames.ending, n))
     segments: list[Segment] = section_segments(sections, frames, fps, n, min_frames)
 
     # 1. frames: segments, then shots inside each segment
