@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -81,19 +82,22 @@ def faded_frame(analysis: Analysis, fps: Fraction, start: int, n_frames: int) ->
     """The video frame from which the sound after frame ``start`` (the last beat) is no
     longer heard: from there to the end the energy curve stays below
     ``HEARD_OVER_FLOOR`` times the level of the song's last second (silence, or the noise
-    floor of a recording), or below ``HEARD_SILENT``, and below ``HEARD_LEVEL``.
+    floor of a recording), or below ``HEARD_SILENT``, and below ``HEARD_LEVEL`` (the
+    curve's median over a second around each frame).
     ``n_frames`` without a curve or when the song is heard to its end."""
     curve = [float(x) for x in analysis.energy]
     rate = float(analysis.curve_fps) or 30.0
     if not curve or start >= n_frames:
         return n_frames
-    last = sorted(curve[-max(1, int(round(rate))):])
-    floor = last[len(last) // 2]
+    floor = statistics.median(curve[-max(1, int(round(rate))):])
     level = min(max(HEARD_OVER_FLOOR * floor, HEARD_SILENT), HEARD_LEVEL)
+    # the level over half a second either side (its median): a sound that lasts, not a
+    # click or the flicker of a hiss
+    k = max(1, int(round(0.5 * rate)))
     first = min(len(curve), max(0, int(float(start / fps) * rate)))
     end = first
     for i in range(len(curve) - 1, first - 1, -1):
-        if curve[i] > level:
+        if statistics.median(curve[max(0, i - k):i + k + 1]) > level:
             end = i + 1
             break
     return min(n_frames, max(start, int(round(Fraction(end) / Fraction(rate) * fps))))
