@@ -215,6 +215,7 @@ def test_after_the_last_beat_the_last_shot_holds(tail):
 @pytest.mark.parametrize("tail,heard_until", [
     ("silence", None),  # the last chord dies away in 1.5 s: silence to the end
     ("hiss", None),  # ... into a recording's noise floor, 26 dB under the music
+    ("click", None),  # ... and the file ends on a click
     ("pad", 36.0),  # a pad still sounds 16 s after the last beat, then fades
 ])
 def test_a_ring_out_is_cut_only_while_it_is_heard(tail, heard_until):
@@ -232,8 +233,10 @@ def test_a_ring_out_is_cut_only_while_it_is_heard(tail, heard_until):
             e = 0.3
         else:
             start = 20.0 if heard_until is None else heard_until
-            e = max(0.6 * 10 ** (-3.0 * (t - start) / 1.5), 0.05 if tail == "hiss" else 3e-4)
+            e = max(0.6 * 10 ** (-3.0 * (t - start) / 1.5), 3e-4 if tail == "silence" else 0.05)
         energy.append(e)
+    if tail == "click":
+        energy[-1] = 1.0
     analysis = Analysis(duration=40.0, sample_rate=1000, tempo=120, beats=beats,
                         downbeats=beats[::4], energy=energy, curve_fps=rate,
                         sections=[Section(0.0, 20.0, "verse", 0, 0.6),
