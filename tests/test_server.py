@@ -463,17 +463,29 @@ def test_results_expire_after_the_ttl(make_client, song, tmp_path):
 def test_own_stage_cache_is_pruned_after_the_ttl_but_a_shared_one_is_not(
         make_client, song, tmp_path, monkeypatch):
     monkeypatch.delenv("MUSICVID_CACHE_DIR")
-    client = make_client(result_ttl_s=0.5, cleanup_interval_s=0.05)
+    # entries age by their files' times: the render's are fresh, then made a minute old
+    client = make_client(result_ttl_s=30.0, cleanup_interval_s=0.05)
     wait_state(client, start_ok(client, song))
     cache = tmp_path / "data" / "cache"
+    time.sleep(0.3)  # a few cleanup ticks: nothing younger than the TTL goes
     assert list(cache.rglob("*.png"))
+    _age(cache, 60.0)
     wait_for(lambda: not any(p.is_file() for p in cache.rglob("*")), timeout=10)
     shared = tmp_path / "shared-cache"
-    other = make_client(data_dir=tmp_path / "data2", result_ttl_s=0.5, cleanup_interval_s=0.05,
+    other = make_client(data_dir=tmp_path / "data2", result_ttl_s=30.0, cleanup_interval_s=0.05,
                         render={"cache_dir": shared})
     wait_state(other, start_ok(other, song, seed="9"))
-    time.sleep(1.0)
+    _age(shared, 60.0)
+    time.sleep(0.5)
     assert list(shared.rglob("*.png"))
+
+
+def _age(root, seconds):
+    """Every file under ``root`` made ``seconds`` older."""
+    for p in root.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            os.utime(p, (st.st_atime - seconds, st.st_mtime - seconds))
 
 
 def test_one_server_per_data_directory(make_client, tmp_path):
