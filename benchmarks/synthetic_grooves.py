@@ -19,6 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# share of pieces whose chords are short stabs on every "and", louder than the quieter
+# bass, kick and snare on the beats (a ska or reggae skank, an oom-pah with a soft
+# "oom"); 0 keeps every piece as the shipped network was trained on (drawn from a
+# second generator, so the other pieces do not change)
+SKANK_SHARE = 0.0
+
 
 def _kick(sr, rng):
     t = np.arange(int(0.2 * sr)) / sr
@@ -145,6 +151,18 @@ def groove(seed: int, sr: int = 22050, seconds: float = 30.0
             for w in when:
                 put(t + w * d, _tone(root, 0.45 * d, sr, bass_h, 0.004, bass_dec),
                     lv_bass * (1.2 if bass_style == "offbeats" else 1.0))
+    if sub == 2 and meter in (2, 4) and not bare and SKANK_SHARE > 0:
+        alt = np.random.default_rng(20_000 + seed)
+        if alt.random() < SKANK_SHARE:
+            y *= alt.uniform(0.3, 0.6)  # the beat's own instruments, quieter
+            stab_h, lv_stab = int(alt.integers(3, 8)), alt.uniform(0.6, 1.0)
+            bar = -1
+            for t, p, d in zip(beats, pos, period):
+                bar += p == 0
+                root = roots[max(bar, 0) % len(roots)]
+                for r in (2.0, 2.52, 3.0):
+                    put(t + 0.5 * d, _tone(root * r, 0.2 * d, sr, stab_h, 0.003, 0.08),
+                        lv_stab * 0.3)
     y = y[:int(seconds * sr)]
     if rng.random() < 0.3:
         y += rng.uniform(0.002, 0.02) * rng.standard_normal(len(y))

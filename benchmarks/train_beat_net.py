@@ -19,7 +19,9 @@ shipped weights: 2400 steps, 9 min 49 s wall (17 CPU-minutes) on the 2-core mach
 ``--fold i/k`` leaves out the tuning families of fold ``i`` of ``k`` (hash of the family
 name, as the corpus split) and, after training, scores the left-out files (beat F,
 AMLt, downbeat F): the cross-validation the decoder's constants are chosen by. Weights
-from a fold run go to ``--out`` only if given.
+from a fold run go to ``--out`` only if given. ``--set NAME=VALUE`` overrides a training
+constant, ``--groove NAME=VALUE`` one of :mod:`benchmarks.synthetic_grooves` (for
+example ``SKANK_SHARE=0.3``; those grooves' features are cached apart).
 
 Needs torch (training only; the shipped network runs in numpy).
 """
@@ -265,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a training constant (a fold experiment), e.g. DOWN_WEIGHT=2")
+    p.add_argument("--groove", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a synthetic-groove constant, e.g. SKANK_SHARE=0.3 (its own "
+                        "feature cache)")
     args = p.parse_args(argv)
     for kv in args.set:
         name, value = kv.split("=", 1)
@@ -280,7 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in rows if fold_of(r["family"], k) != i]
     items = load_items(rows, args.corpus / "net-inputs.pkl")
     sys.stdout.write(f"{len(items)} tuning files ({time.perf_counter() - t0:.0f} s to load)\n")
-    synth = synthetic_items(SYNTHETIC, args.corpus / "net-synthetic.pkl") if SYNTHETIC else []
+    from benchmarks import synthetic_grooves
+
+    for kv in args.groove:
+        name, value = kv.split("=", 1)
+        setattr(synthetic_grooves, name, type(getattr(synthetic_grooves, name))(eval(value)))
+    tag = "".join(f"-{kv}" for kv in args.groove)
+    synth = (synthetic_items(SYNTHETIC, args.corpus / f"net-synthetic{tag}.pkl") if SYNTHETIC
+             else [])
     sys.stdout.write(f"{len(synth)} synthetic grooves\n")
     net = train(items, args.steps, args.threads, synth=synth)
     out = args.out or (None if args.fold else WEIGHTS)

@@ -74,3 +74,30 @@ def test_a_break_the_network_does_not_hear_is_counted_through():
     assert len(out) == 40
     assert np.allclose(out[:30], grid[:30]) and np.allclose(out[31:], grid[31:])
     assert out[30] == decoded[30]
+
+
+def test_skank_grooves_put_loud_chord_stabs_on_every_and(monkeypatch):
+    """``SKANK_SHARE`` (a fold experiment's option) turns some synthetic grooves into a
+    skank: the loudest attacks move to the "and"s while the beats and bars stay where
+    they were, and the pieces it does not apply to are unchanged."""
+    from benchmarks import synthetic_grooves as g
+
+    sr = 22050
+
+    def attack_ratio(y, beats):  # energy just after the "and"s over just after the beats
+        def near(times):
+            w = int(0.03 * sr)
+            return sum(float(np.sum(y[int(t * sr):int(t * sr) + w] ** 2)) for t in times)
+        return near(beats[:-1] + np.diff(beats) / 2) / near(beats[:-1])
+
+    plain = {s: g.groove(s, sr=sr, seconds=10.0) for s in range(12)}
+    monkeypatch.setattr(g, "SKANK_SHARE", 1.0)
+    changed = 0
+    for s, (y0, beats0, downs0) in plain.items():
+        y1, beats1, downs1 = g.groove(s, sr=sr, seconds=10.0)
+        np.testing.assert_array_equal(beats0, beats1)
+        np.testing.assert_array_equal(downs0, downs1)
+        if not np.array_equal(y0, y1):
+            changed += 1
+            assert attack_ratio(y1, beats1) > 1.5 * attack_ratio(y0, beats0)
+    assert 3 <= changed < 12  # metronomes, 3/4 and 6/8 stay as they are
