@@ -122,14 +122,15 @@ def groove(seed: int, sr: int = 22050, seconds: float = 30.0
     rest = int(rng.integers(4, 12)) if rng.random() < 0.15 else -1  # a silent bar
     swing = rng.uniform(0.0, 0.12) if rng.random() < 0.3 and sub == 2 else 0.0
     bar = -1
+    beat_root = np.empty(len(beats))  # the chord root under each beat
     for j, (t, p, d) in enumerate(zip(beats, pos, period)):
         if p == 0:
             bar += 1
+        root = beat_root[j] = roots[max(bar, 0) % len(roots)]
         if bar == rest:
             continue
         drums_only = bar == brk
         h = 0.0 if drums_only else 1.0
-        root = roots[max(bar, 0) % len(roots)]
         if (p == 0 or (half_bar_chords and p == 2)) and lv_chord > 0:
             dur = d * (2 if half_bar_chords else meter)
             for r in (2.0, 2.52, 3.0):
@@ -156,10 +157,7 @@ def groove(seed: int, sr: int = 22050, seconds: float = 30.0
         if alt.random() < SKANK_SHARE:
             y *= alt.uniform(0.3, 0.6)  # the beat's own instruments, quieter
             stab_h, lv_stab = int(alt.integers(3, 8)), alt.uniform(0.6, 1.0)
-            bar = -1
-            for t, p, d in zip(beats, pos, period):
-                bar += p == 0
-                root = roots[max(bar, 0) % len(roots)]
+            for t, d, root in zip(beats, period, beat_root):
                 for r in (2.0, 2.52, 3.0):
                     put(t + 0.5 * d, _tone(root * r, 0.2 * d, sr, stab_h, 0.003, 0.08),
                         lv_stab * 0.3)

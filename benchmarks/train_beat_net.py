@@ -256,6 +256,13 @@ def score(rows: list[dict], weights: Path) -> str:
             f"downbeat F {np.mean(dfs):.3f}")
 
 
+def _override(namespace: dict, kv: str) -> None:
+    """``NAME=VALUE`` set in ``namespace`` (a module's globals), as the type it has."""
+    name, value = kv.split("=", 1)
+    old = namespace[name]
+    namespace[name] = type(old)(eval(value)) if not isinstance(old, tuple) else eval(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     from musicvid.analysis.netbeats import WEIGHTS
 
@@ -272,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                         "feature cache)")
     args = p.parse_args(argv)
     for kv in args.set:
-        name, value = kv.split("=", 1)
-        old = globals()[name]
-        globals()[name] = type(old)(eval(value)) if not isinstance(old, tuple) else eval(value)
+        _override(globals(), kv)
     t0 = time.perf_counter()
     rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
                   key=lambda r: r["id"])
@@ -288,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import synthetic_grooves
 
     for kv in args.groove:
-        name, value = kv.split("=", 1)
-        setattr(synthetic_grooves, name, type(getattr(synthetic_grooves, name))(eval(value)))
+        _override(vars(synthetic_grooves), kv)
     tag = "".join(f"-{kv}" for kv in args.groove)
     synth = (synthetic_items(SYNTHETIC, args.corpus / f"net-synthetic{tag}.pkl") if SYNTHETIC
              else [])
