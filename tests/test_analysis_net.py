@@ -101,3 +101,42 @@ def test_skank_grooves_put_loud_chord_stabs_on_every_and(monkeypatch):
             changed += 1
             assert attack_ratio(y1, beats1) > 1.5 * attack_ratio(y0, beats0)
     assert 3 <= changed < 12  # metronomes, 3/4 and 6/8 stay as they are
+
+
+def test_phase_cues_read_kicks_on_the_beat_and_hats_between(tmp_path):
+    import soundfile as sf
+
+    from benchmarks.phase_cues import file_cues, fit_through_origin
+    from musicvid.analysis.features import compute_features
+
+    sr, period = 22050, 0.5
+    n = int(20 * sr)
+    y = np.zeros(n, np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.04)).astype(np.float32)
+    hat = (np.random.default_rng(0).standard_normal(int(0.03 * sr)) * 0.2).astype(np.float32)
+    beats = np.arange(0.25, 19.5, period)
+    for b in beats:
+        i = int(b * sr)
+        y[i:i + len(kick)] += kick
+        j = int((b + period / 2) * sr)
+        y[j:j + len(hat)] += hat
+    sf.write(tmp_path / "k.flac", y, sr)
+    f = compute_features(y, sr)
+    zero = np.zeros(len(f.onset))
+    cues = {}
+    for name, ref in (("on", beats), ("off", beats + period / 2)):
+        np.savetxt(tmp_path / f"{name}.txt", ref)
+        row = {"beats": str(tmp_path / f"{name}.txt"), "path": str(tmp_path / "k.flac")}
+        cues[name] = file_cues(row, f, zero, zero)
+    # the kick's low and percussive onsets mark the beat, the hats' top band the "and"s
+    assert cues["on"]["low"] > 1.0 and cues["on"]["perc"] > 1.0
+    assert cues["on"]["band7"] < -1.0
+    assert cues["off"]["low"] < -1.0 and cues["off"]["perc"] < -1.0
+    assert cues["off"]["band7"] > 1.0
+    assert cues["on"]["act"] == 0.0
+
+    # a rule through the origin that separates the beat grids from the half-beat ones
+    x = np.array([[2.0, -1.0], [1.5, 0.5], [3.0, -2.0]])
+    w = fit_through_origin(x, 10.0)
+    assert np.all(x @ w > 0)

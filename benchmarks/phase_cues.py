@@ -1,0 +1,154 @@
+"""Which cues tell the beat from the half-beat, on the tuning folds.
+
+    python -m benchmarks.corpus                                  # the corpus (cached)
+    python -m benchmarks.train_beat_net --fold 0/2 --out .cache/beats-corpus/beat_net-fold0of2.npz
+    python -m benchmarks.train_beat_net --fold 1/2 --out .cache/beats-corpus/beat_net-fold1of2.npz
+    NUMBA_CACHE_DIR=/tmp/numba-cache python -m benchmarks.phase_cues
+
+For every tuning file, each cue's mean at the *annotated* beats minus at the half-beats
+between them (each curve over its deviation, the largest of three frames, as the
+analyzer's half-beat check reads them): a cue that marks the beat is above zero. The
+cues: the fold network's beat and downbeat activation (the network trained without the
+file's fold), the percussive onsets, the chord change (frame-normalised chroma rise), the
+same chord change on the bass range only (40-260 Hz) and above it, the low-band and
+broadband flux, and the flux of each of the eight band groups alone and weighted by how
+fast it decays. Prints, per cue, the files it points the wrong way on; then the shipped
+rule (activation + ``PHASE_PERC`` x percussive + ``PHASE_HARM`` x chord change), and a
+learned rule: an L2 logistic regression through the origin on the cue differences, fitted
+on one fold's families and counted on the other's. Only the tuning half is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.beat_decode_cv import tune_features  # noqa: E402
+from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
+from benchmarks.train_beat_net import fold_of  # noqa: E402
+
+
+def _rise(c: np.ndarray) -> np.ndarray:
+    c = c / np.maximum(c.max(axis=0, keepdims=True), 1e-9)
+    r = np.concatenate([[0.0], np.maximum(np.diff(c, axis=1), 0.0).sum(axis=0)])
+    sd = float(r.std())
+    return r / sd if sd > 1e-12 else r
+
+
+def _split_chroma(path: Path) -> dict[str, np.ndarray]:
+    """Chroma of the bass range and of the range above it, at the analyzer's slow rate."""
+    from musicvid.analysis.features import (
+        SLOW_HOP,
+        SLOW_NFFT,
+        _n_frames,
+        _stft_blocks,
+        chroma_filters,
+    )
+    from musicvid.audio import load_audio
+
+    y, sr = load_audio(path, sr=22050)
+    y = (y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32)
+    fbs = {"bass": chroma_filters(sr, SLOW_NFFT, 40.0, 260.0),
+           "upper": chroma_filters(sr, SLOW_NFFT, 260.0, 5000.0)}
+    n = _n_frames(len(y), SLOW_NFFT, SLOW_HOP)
+    out = {k: np.empty((12, n), np.float32) for k in fbs}
+    for i, p in _stft_blocks(y, SLOW_NFFT, SLOW_HOP):
+        for k, fb in fbs.items():
+            out[k][:, i:i + p.shape[1]] = fb @ p
+    return out
+
+
+def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, float]:
+    from musicvid.analysis.beats import _detrend, _max3
+    from musicvid.analysis.netbeats import _harmonic_change
+
+    ref = np.loadtxt(row["beats"], ndmin=1)
+    fps = f.onset_fps
+    fr = ref * fps
+    half = (fr + np.append(fr[1:], 2 * fr[-1] - fr[-2])) / 2
+
+    def d(curve: np.ndarray, scale: float = 1.0) -> float:
+        return float(np.mean(_max3(curve, fr * scale) - _max3(curve, half * scale)))
+
+    to_slow = f.slow_fps / fps
+    c = {"act": d(beat), "down act": d(down), "perc": d(_detrend(f.onset_perc, fps))}
+    h = _harmonic_change(f)
+    c["chords"] = d(h, to_slow) if h is not None else 0.0
+    for k, v in _split_chroma(Path(row["path"])).items():
+        c[f"chords {k}"] = d(_rise(v), to_slow)
+    c["low"] = d(_detrend(f.onset_low, fps))
+    c["broad"] = d(_detrend(f.onset, fps))
+    for j in range(f.band_flux.shape[0]):
+        c[f"band{j}"] = d(_detrend(f.band_flux[j], fps))
+        c[f"band{j} decaying"] = d(_detrend(f.band_flux[j] * np.clip(f.band_decay[j], 0, None),
+                                            fps))
+    return c
+
+
+def fit_through_origin(x: np.ndarray, c: float) -> np.ndarray:
+    """Weights w with w . x > 0 for the beat grids (x) and < 0 for the half-beat ones (-x)."""
+    from scipy.optimize import minimize
+
+    a = np.vstack([x, -x])
+    y = np.r_[np.ones(len(x)), -np.ones(len(x))]
+
+    def loss(w: np.ndarray) -> float:
+        return float(np.mean(np.logaddexp(0.0, -y * (a @ w))) + 0.5 / c / len(a) * (w @ w))
+
+    return minimize(loss, np.zeros(x.shape[1]), method="L-BFGS-B").x
+
+
+def main(argv: list[str] | None = None) -> int:
+    from musicvid.analysis import netbeats
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
+    args = p.parse_args(argv)
+    rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
+                  key=lambda r: r["id"])
+    feats = tune_features(rows, args.corpus / "tune-features.pkl")
+    cues: dict[str, dict[str, float]] = {}
+    fold = {r["id"]: fold_of(r["family"], 2) for r in rows}
+    for i in range(2):
+        weights = args.corpus / f"beat_net-fold{i}of2.npz"
+        if not weights.exists():
+            p.error(f"{weights} is missing: python -m benchmarks.train_beat_net --fold {i}/2")
+        netbeats.WEIGHTS = weights
+        netbeats._weights.cache_clear()
+        for r in rows:
+            if fold[r["id"]] == i:
+                f = feats[r["id"]][0]
+                acts = netbeats.net_activations(f)
+                assert acts is not None
+                cues[r["id"]] = file_cues(r, f, *acts)
+    ids = sorted(cues)
+    names = list(cues[ids[0]])
+    print(f"{len(ids)} tuning files; a cue's wrong-way files (beat - half-beat < 0):")
+    for n in names:
+        wrong = [i for i in ids if cues[i][n] < 0]
+        print(f"  {n:16s} {len(wrong):3d}")
+    shipped = [i for i in ids if cues[i]["act"] + netbeats.PHASE_PERC * cues[i]["perc"]
+               + netbeats.PHASE_HARM * cues[i]["chords"] < 0]
+    print(f"shipped rule: {len(shipped)} wrong-way: {', '.join(shipped)}")
+    x = np.array([[cues[i][n] for n in names] for i in ids])
+    k = np.array([fold[i] for i in ids])
+    for sel in (["act", "perc", "chords"], ["act", "perc", "chords", "chords bass"], names):
+        cols = [names.index(n) for n in sel]
+        for c in (0.1, 1.0, 10.0):
+            wrong = []
+            for i in range(2):
+                w = fit_through_origin(x[k != i][:, cols], c)
+                wrong += [ids[j] for j in np.where(k == i)[0] if x[j, cols] @ w < 0]
+            print(f"learned rule on {len(sel)} cues, C {c}: {len(wrong)} wrong-way "
+                  f"(held-out fold)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
