@@ -34,13 +34,6 @@ from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
 from benchmarks.train_beat_net import fold_of  # noqa: E402
 
 
-def _rise(c: np.ndarray) -> np.ndarray:
-    c = c / np.maximum(c.max(axis=0, keepdims=True), 1e-9)
-    r = np.concatenate([[0.0], np.maximum(np.diff(c, axis=1), 0.0).sum(axis=0)])
-    sd = float(r.std())
-    return r / sd if sd > 1e-12 else r
-
-
 def _split_chroma(path: Path) -> dict[str, np.ndarray]:
     """Chroma of the bass range and of the range above it, at the analyzer's slow rate."""
     from musicvid.analysis.features import (
@@ -66,7 +59,7 @@ def _split_chroma(path: Path) -> dict[str, np.ndarray]:
 
 def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, float]:
     from musicvid.analysis.beats import _detrend, _max3
-    from musicvid.analysis.netbeats import _harmonic_change
+    from musicvid.analysis.netbeats import _harmonic_change, chroma_rise
 
     ref = np.loadtxt(row["beats"], ndmin=1)
     fps = f.onset_fps
@@ -81,7 +74,8 @@ def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, flo
     h = _harmonic_change(f)
     c["chords"] = d(h, to_slow) if h is not None else 0.0
     for k, v in _split_chroma(Path(row["path"])).items():
-        c[f"chords {k}"] = d(_rise(v), to_slow)
+        r = chroma_rise(v)
+        c[f"chords {k}"] = d(r, to_slow) if r is not None else 0.0
     c["low"] = d(_detrend(f.onset_low, fps))
     c["broad"] = d(_detrend(f.onset, fps))
     for j in range(f.band_flux.shape[0]):

@@ -242,7 +242,12 @@ def _harmonic_change(f: Features) -> np.ndarray | None:
     """How much new pitch class each chroma frame brings (the half-wave-rectified rise of
     the frame-normalised chroma), over its deviation: high where the chord changes, which
     is on a beat even where the loudest hits are syncopated. None without chroma."""
-    c = np.asarray(f.chroma, dtype=np.float64)
+    return chroma_rise(f.chroma)
+
+
+def chroma_rise(chroma: np.ndarray) -> np.ndarray | None:
+    """:func:`_harmonic_change` of a chroma array (12, frames) of any frequency range."""
+    c = np.asarray(chroma, dtype=np.float64)
     if c.ndim != 2 or c.shape[1] < 4:
         return None
     c = c / np.maximum(c.max(axis=0, keepdims=True), 1e-9)
