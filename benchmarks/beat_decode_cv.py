@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
     p.add_argument("--verbose", action="store_true", help="print each failing file")
+    p.add_argument("--tag", default="", help="read beat_net-fold{i}of{k}-TAG.npz (the fold "
+                   "networks of a training experiment, trained with --out so named)")
     args = p.parse_args(argv)
     for kv in args.set:
         name, value = kv.split("=", 1)
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     k = args.folds
     every = []
     for i in range(k):
-        weights = args.corpus / f"beat_net-fold{i}of{k}.npz"
+        weights = args.corpus / f"beat_net-fold{i}of{k}{'-' + args.tag if args.tag else ''}.npz"
         if not weights.exists():
             p.error(f"{weights} is missing: python -m benchmarks.train_beat_net --fold {i}/{k}")
         res = run_fold([r for r in rows if fold_of(r["family"], k) == i], feats, weights)

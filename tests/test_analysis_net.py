@@ -20,7 +20,7 @@ def test_beat_decoder_finds_a_steady_beat_and_ignores_weaker_off_beats():
     beats = np.arange(20, 2500, period)
     act = _activation(beats, 2600)
     act = np.maximum(act, 0.4 * _activation(beats + period / 2, 2600))  # off-beats
-    out = beat_viterbi(act, 24, 104, 100.0, 16.0)
+    out = beat_viterbi(act, 24, 104, 100.0, 16.0, np.zeros(81))
     out = out[(out > beats[0] - period / 2) & (out < beats[-1] + period / 2)]  # the music
     err = np.abs(out[:, None] - beats[None, :]).min(axis=0)
     assert len(out) == len(beats)  # one per beat: no off-beat, none missing
@@ -35,23 +35,34 @@ def test_beat_decoder_follows_a_tempo_change():
     second = first[-1] + np.cumsum(np.full(30, 60 * FPS / 140))
     beats = np.concatenate([first, second])
     n = int(beats[-1]) + 20
-    out = beat_viterbi(_activation(beats, n), 24, 104, 100.0, 16.0)
+    out = beat_viterbi(_activation(beats, n), 24, 104, 100.0, 16.0, np.zeros(81))
     err = np.abs(out[:, None] - beats[None, :]).min(axis=0)
     assert np.mean(err <= 2.0) >= 0.9
 
 
-def test_numpy_forward_equals_the_training_network():
+def test_numpy_forward_equals_the_training_network(monkeypatch):
     import torch
 
+    from benchmarks import train_beat_net
     from benchmarks.train_beat_net import build_model, export
 
+    monkeypatch.setattr(train_beat_net, "TEMPO_BINS", 64)  # with the tempo output
     torch.manual_seed(1)
     net = build_model(44).eval()
     x = np.random.default_rng(0).standard_normal((44, 700)).astype(np.float32)
     with torch.no_grad():
-        ref = torch.sigmoid(net(torch.from_numpy(x[None]))).numpy()[0]
-    got = netbeats.forward(export(net), x)
-    np.testing.assert_allclose(got, ref, atol=1e-5)
+        acts, tempo = net(torch.from_numpy(x[None]))
+    w = export(net)
+    got = netbeats.forward(w, x)
+    np.testing.assert_allclose(got, torch.sigmoid(acts).numpy()[0], atol=1e-5)
+    # the tempo output: one distribution over the exported class tempi
+    probs = netbeats.tempo_probs(w, netbeats._hidden(w, x))
+    np.testing.assert_allclose(probs, torch.softmax(tempo, dim=1).numpy()[0], atol=1e-5)
+    assert len(w["tempo_bpm"]) == len(probs) and np.all(np.diff(w["tempo_bpm"]) > 0)
+    # the default recipe has none
+    monkeypatch.setattr(train_beat_net, "TEMPO_BINS", 0)
+    plain = export(build_model(44))
+    assert "tempo_w" not in plain and netbeats.tempo_probs(plain, netbeats._hidden(plain, x)) is None
 
 
 def test_shipped_weights_are_small_and_load():
@@ -140,3 +151,29 @@ def test_phase_cues_read_kicks_on_the_beat_and_hats_between(tmp_path):
     x = np.array([[2.0, -1.0], [1.5, 0.5], [3.0, -2.0]])
     w = fit_through_origin(x, 10.0)
     assert np.all(x @ w > 0)
+
+
+def test_the_tempo_prior_picks_the_counted_beat_where_the_eighths_fire_as_strongly():
+    """An activation that fires as strongly on every eighth note as on the beat: without
+    a prior the decoder may count either; a tempo output that believes the slower tempo
+    makes it count the beats."""
+    period = 60 * FPS / 80  # 80 BPM, eighths at 160
+    beats = np.arange(20, 2500, period)
+    eighths = np.sort(np.concatenate([beats, beats + period / 2]))
+    act = _activation(eighths, 2600)
+    bpm = np.geomspace(50, 215, 64)
+    probs = np.exp(-0.5 * ((np.log(bpm) - np.log(80)) / 0.05) ** 2)
+    probs /= probs.sum()
+    min_iv, max_iv = 24, 104
+    prior = netbeats.tempo_prior(probs, bpm, min_iv, max_iv, FPS)
+    assert prior.shape == (max_iv - min_iv + 1,) and prior.max() == 0.0
+    assert prior[int(round(period)) - min_iv] > prior[int(round(period / 2)) - min_iv]
+    fast = beat_viterbi(act, min_iv, max_iv, 100.0, 16.0, np.zeros_like(prior))
+    slow = beat_viterbi(act, min_iv, max_iv, 100.0, 16.0, prior)
+    assert np.median(np.diff(fast)) < 0.6 * period  # unguided: the eighth notes
+    assert abs(np.median(np.diff(slow)) - period) <= 1.0  # guided: the beats
+    # and it finds them: each decoded beat on an annotated one
+    inner = slow[(slow > beats[0] - 5) & (slow < beats[-1] + 5)]
+    assert np.abs(inner[:, None] - eighths[None, :]).min(axis=1).max() <= 3.0  # whole frames
+    # no tempo output, or a zero weight: no prior
+    assert not netbeats.tempo_prior(None, bpm, min_iv, max_iv, FPS).any()

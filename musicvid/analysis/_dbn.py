@@ -5,8 +5,9 @@
 phi in 0..tau-1); phi advances by one frame per frame; at the end of an interval the
 next interval may differ, with probability falling off as ``exp(-lam * |tau'/tau - 1|)``;
 the first ``1/obs_div`` of every interval is the beat region, where the network's beat
-activation is the observation (``(1 - act) / (obs_div - 1)`` elsewhere). Viterbi over all
-frames; only the interval changes need back pointers.
+activation is the observation (``(1 - act) / (obs_div - 1)`` elsewhere); each beat taken
+at interval tau adds ``prior[tau - min_iv]`` (a log tempo prior, zeros for none). Viterbi
+over all frames; only the interval changes need back pointers.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def beat_viterbi(act: np.ndarray, min_iv: int, max_iv: int, lam: float, obs_div: float
-                 ) -> np.ndarray:
+def beat_viterbi(act: np.ndarray, min_iv: int, max_iv: int, lam: float, obs_div: float,
+                 prior: np.ndarray) -> np.ndarray:
     """Frames of the beats (position 0) on the most likely path."""
     n = act.shape[0]
     n_iv = max_iv - min_iv + 1
@@ -69,7 +70,7 @@ def beat_viterbi(act: np.ndarray, min_iv: int, max_iv: int, lam: float, obs_div:
                     best = v
                     arg = i
             back[t, k] = arg
-            new[off[k]] = best + lon[t]
+            new[off[k]] = best + lon[t] + prior[k]
             for p in range(1, tau):
                 obs = lon[t] if p < tau / obs_div else loff[t]
                 new[off[k] + p] = delta[off[k] + p - 1] + obs

@@ -16,7 +16,8 @@ torch.
 
 Decoding: the beat-pointer DBN (:func:`._dbn.beat_viterbi`) turns the beat activation
 into one beat sequence at a tempo that may drift or change, each beat then moved to the
-activation's peak to a fraction of a frame. The grid ends on the last beat the music
+activation's peak to a fraction of a frame. Weights with a tempo output (an option of
+the training script, not in the shipped recipe) add its log probability to each beat. The grid ends on the last beat the music
 still plays (:func:`_last_played`): a ringing final chord has no beats. The downbeat
 output is trained beside the beats (the two tasks share the network) but the bar lines
 come from
@@ -47,6 +48,8 @@ OBS_DIV = 16.0  # the first 1/16 of a beat interval is the beat region
 PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the phase check
 PHASE_HARM = 1.0  # weight of the harmonic change (per its deviation) in the phase check
 # (2-fold CV: 0.75 ... 1.5 decide 4 of 185 tuning files wrong, 0 decides 8)
+TEMPO_PRIOR = 1.0  # weight of the tempo output's log probability per decoded beat
+TEMPO_FLOOR = 1e-3  # the least probability (of the most likely tempo's) the prior gives
 
 
 @dataclass
@@ -91,8 +94,8 @@ def _elu(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))
 
 
-def forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The network on inputs ``x`` (channels, frames): (2, frames) probabilities."""
+def _hidden(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The last residual block's output (channels, frames) on inputs ``x``."""
     h = _elu(w["in_w"] @ x + w["in_b"][:, None])  # (C, T)
     n = h.shape[1]
     dil = [int(d) for d in w["dilations"]]
@@ -103,18 +106,59 @@ def forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         z = (k[:, :, 0] @ pad[:, 0:n] + k[:, :, 1] @ h + k[:, :, 2] @ pad[:, 2 * d:2 * d + n]
              + w[f"c{i}_b"][:, None])
         h = h + w[f"m{i}_w"] @ _elu(z) + w[f"m{i}_b"][:, None]
+    return h
+
+
+def _outputs(w: dict[str, np.ndarray], h: np.ndarray) -> np.ndarray:
     out = w["out_w"] @ h + w["out_b"][:, None]
     return 1.0 / (1.0 + np.exp(-out))
 
 
-def net_activations(f: Features) -> tuple[np.ndarray, np.ndarray] | None:
-    """(beat, downbeat) activations per onset frame, or None without shipped weights."""
+def forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The network on inputs ``x`` (channels, frames): (2, frames) probabilities."""
+    return _outputs(w, _hidden(w, x))
+
+
+def tempo_probs(w: dict[str, np.ndarray], h: np.ndarray) -> np.ndarray | None:
+    """The tempo output on a hidden state ``h`` (channels, frames): a probability per
+    class of ``w["tempo_bpm"]``, from the state averaged over all frames; None for
+    weights without a tempo output."""
+    if "tempo_w" not in w:
+        return None
+    z = w["tempo_w"] @ h.mean(axis=1) + w["tempo_b"]
+    e = np.exp(z - z.max())
+    return (e / e.sum()).astype(np.float64)
+
+
+def net_outputs(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(beat, downbeat) activations per onset frame and the tempo class probabilities
+    (None for weights without a tempo output), or None without shipped weights."""
     w = _weights()
     x = net_inputs(f)
     if w is None or x is None:
         return None
-    p = forward(w, x)
-    return p[0].astype(np.float64), p[1].astype(np.float64)
+    h = _hidden(w, x)
+    p = _outputs(w, h)
+    return p[0].astype(np.float64), p[1].astype(np.float64), tempo_probs(w, h)
+
+
+def net_activations(f: Features) -> tuple[np.ndarray, np.ndarray] | None:
+    """(beat, downbeat) activations per onset frame, or None without shipped weights."""
+    out = net_outputs(f)
+    return None if out is None else (out[0], out[1])
+
+
+def tempo_prior(probs: np.ndarray | None, bpm: np.ndarray, min_iv: int, max_iv: int,
+                fps: float) -> np.ndarray:
+    """The decoder's log tempo prior per beat interval ``min_iv .. max_iv`` (frames):
+    ``TEMPO_PRIOR`` times the log of the tempo output's probability at that interval's
+    tempo (interpolated over log tempo; floored at ``TEMPO_FLOOR``); zeros without one."""
+    n = max_iv - min_iv + 1
+    if probs is None or not TEMPO_PRIOR:
+        return np.zeros(n)
+    at = 60.0 * fps / np.arange(min_iv, max_iv + 1)
+    p = np.interp(np.log(at), np.log(bpm), probs)
+    return TEMPO_PRIOR * np.log(np.maximum(p / p.max(), TEMPO_FLOOR))
 
 
 def _peak_near(curve: np.ndarray, frames: np.ndarray, r: int = 2) -> np.ndarray:
@@ -261,16 +305,18 @@ def track_net(f: Features, duration: float) -> NetResult | None:
     beat the network believes in)."""
     from ._dbn import beat_viterbi
 
-    acts = net_activations(f)
-    if acts is None:
+    outs = net_outputs(f)
+    if outs is None:
         return None
-    beat, down = acts
+    beat, down, tempo_p = outs
     fps = f.onset_fps
     if len(beat) < 8 or float(beat.max(initial=0.0)) < 0.1:
         return None
     min_iv = max(2, int(np.floor(60.0 * fps / MAX_BPM)))
     max_iv = int(np.ceil(60.0 * fps / MIN_BPM))
-    frames = beat_viterbi(beat, min_iv, max_iv, TRANSITION_LAMBDA, OBS_DIV)
+    w = _weights() or {}
+    prior = tempo_prior(tempo_p, w.get("tempo_bpm", np.ones(1)), min_iv, max_iv, fps)
+    frames = beat_viterbi(beat, min_iv, max_iv, TRANSITION_LAMBDA, OBS_DIV, prior)
     if len(frames) < 2:
         return None
     times = _refine(beat, frames) / fps
