@@ -346,3 +346,22 @@ def test_chord_changes_set_the_phase_where_the_drums_cannot(monkeypatch):
     assert np.allclose(netbeats._half_beat_check(f, act, beats), beats)
     chosen = netbeats._half_beat_check(f, act, halves)
     assert np.abs(chosen[:-1] - beats[1:]).max() < 1.0  # moved onto the beats
+
+
+def test_the_downbeat_output_helps_choose_the_meter_but_not_the_phase(monkeypatch):
+    """Accents that fold slightly better by three (an arpeggio's pattern) than by four,
+    and a downbeat cue every fourth beat: the meter is four, its phase the accents'."""
+    from musicvid.analysis import meter as meter_mod
+
+    n = 64
+    i = np.arange(n)
+    accents = 1.0 * (i % 3 == 0) + 0.6 * (i % 4 == 1)
+    cue = 1.0 * (i % 4 == 2) + 0.05 * np.random.default_rng(0).standard_normal(n)
+    beats = 0.5 * i
+    alone = meter_mod.estimate_meter(beats, accents)
+    assert alone.meter == 3
+    both = meter_mod.estimate_meter(beats, accents, cue)
+    assert (both.meter, both.phase) == (4, 1)
+    np.testing.assert_allclose(both.downbeats, beats[1::4])
+    monkeypatch.setattr(meter_mod, "METER_CUE", 0.0)  # the cue's weight: 0 ignores it
+    assert meter_mod.estimate_meter(beats, accents, cue).meter == 3

@@ -77,7 +77,7 @@ def analyze_features(feats: Features, duration: float, sr: int, curve_fps: float
     """Beats, bars, sections, key and curves from a song's frame features (the part of
     :func:`analyze_samples` after :func:`.features.compute_features`)."""
     from .activation import beat_activation
-    from .beats import BeatResult, detrend, track_beats
+    from .beats import BeatResult, _max3, detrend, track_beats
     from .meter import beat_accents, beat_sync, estimate_meter
     from .netbeats import track_net
     from .sections import segment
@@ -96,12 +96,14 @@ def analyze_features(feats: Features, duration: float, sr: int, curve_fps: float
     check()
     # bar lines: the accent statistics over the whole song (harmonic change, bass,
     # onset, loudness per beat), which cross-validated better on the corpus than the
-    # network's own downbeat output
+    # network's own downbeat output for the phase; the network's downbeat output at the
+    # beats helps choose the meter (3 or 4 beats a bar)
     low = detrend(feats.onset_low, feats.onset_fps)
     broad = detrend(feats.onset, feats.onset_fps)
     accents = beat_accents(beats, feats.chroma, feats.slow_fps, low, broad, feats.rms,
                            feats.onset_fps, duration)
-    mt = estimate_meter(beats, accents)
+    down = _max3(net.down_act, beats * feats.onset_fps) if net is not None else None
+    mt = estimate_meter(beats, accents, down)
     step(3, total, f"{mt.meter}/4, {len(mt.downbeats)} bars")
     check()
     n_frames = max(1, int(round(duration * curve_fps)))

@@ -2,9 +2,15 @@
 
 Each beat gets an accent from four cues, each z-scored over the song: how much the
 harmony changes entering the beat (chords change on bar lines), the bass/kick onset at
-the beat, the broadband onset at the beat (half weight) and the loudness just after it. For each meter the beats
-are folded by bar position; the meter and phase whose first position stands out most
-from the others (a t statistic, so 3 and 4 compare fairly) win.
+the beat, the broadband onset at the beat (half weight) and the loudness just after it.
+For each meter the beats are folded by bar position, and the phase whose first position
+stands out most from the others (a t statistic, so 3 and 4 compare fairly) is that
+meter's. The meter is the one whose best phase stands out most, plus, where the beat
+network ran, ``METER_CUE`` times the same statistic of its downbeat output at the beats
+(2-fold CV on the tuning half: downbeat F 0.725 -> 0.737 and cuts on a true beat 93.9% ->
+94.3%, flat for weights 0.25 to 10): where the tracker counts the eighth notes of a slow
+4/4 ballad, the accents alone can fold best by three, which puts every other bar line
+on an "and". The phase stays the accents' (the downbeat output chose it worse).
 """
 
 from __future__ import annotations
@@ -83,29 +89,45 @@ def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np
             + _z(loud_db))
 
 
-def estimate_meter(beats: np.ndarray, accents: np.ndarray) -> MeterResult:
-    """Meter and downbeats from per-beat ``accents``."""
+METER_CUE = 1.0  # weight of the meter cue's fold statistic in choosing 3 or 4 beats a bar
+
+
+def _fold_t(x: np.ndarray, m: int, phase: int) -> float:
+    """How much ``x`` at every ``m``-th beat from ``phase`` stands out from the other
+    beats: Welch-free two-sample t with pooled variance (-inf where a side is too small)."""
+    pos = (np.arange(len(x)) - phase) % m == 0
+    a, b = x[pos], x[~pos]
+    if len(a) < 2 or len(b) < 2:
+        return -np.inf
+    pooled = np.sqrt((a.var() * (len(a) - 1) + b.var() * (len(b) - 1))
+                     / (len(a) + len(b) - 2) + 1e-9)
+    return float((a.mean() - b.mean()) / (pooled * np.sqrt(1 / len(a) + 1 / len(b))))
+
+
+def estimate_meter(beats: np.ndarray, accents: np.ndarray,
+                   meter_cue: np.ndarray | None = None) -> MeterResult:
+    """Meter and downbeats from per-beat ``accents``.
+
+    For each meter the phase is the one whose beats the accents raise most; the meter is
+    the one whose best phase stands out most, plus ``METER_CUE`` times the same statistic
+    of ``meter_cue`` (per beat; the network's downbeat activation) at its own best phase,
+    where one is given."""
     n = len(beats)
     if n < 8:
         return MeterResult(4, 0, 0.0, beats[::4].copy())
-    best: tuple[float, int, int] = (-np.inf, 4, 0)
-    scores: dict[int, float] = {}
+    top: dict[int, tuple[float, int]] = {}
+    score: dict[int, float] = {}
     for m in METERS:
-        top = -np.inf
-        for phase in range(m):
-            pos = (np.arange(n) - phase) % m == 0
-            a, b = accents[pos], accents[~pos]
-            if len(a) < 2 or len(b) < 2:
-                continue
-            pooled = np.sqrt((a.var() * (len(a) - 1) + b.var() * (len(b) - 1))
-                             / (len(a) + len(b) - 2) + 1e-9)
-            t = (a.mean() - b.mean()) / (pooled * np.sqrt(1 / len(a) + 1 / len(b)))
-            top = max(top, t)
-            if t > best[0]:
-                best = (float(t), m, phase)
-        scores[m] = top
-    t, meter, phase = best
-    other = max((v for k, v in scores.items() if k != meter), default=0.0)
+        ts = [_fold_t(accents, m, ph) for ph in range(m)]
+        top[m] = (max(ts), int(np.argmax(ts)))
+        score[m] = top[m][0]
+        if meter_cue is not None and METER_CUE:
+            score[m] += METER_CUE * max(_fold_t(meter_cue, m, ph) for ph in range(m))
+    meter = max(METERS, key=lambda m: (score[m], -METERS.index(m)))
+    t, phase = top[meter]
+    if not np.isfinite(t):
+        return MeterResult(4, 0, 0.0, beats[::4].copy())
+    other = max((top[k][0] for k in METERS if k != meter), default=0.0)
     # confidence: how clearly the downbeats stand out and the other meter loses
     confidence = float(np.clip(t / 8.0, 0, 1) * np.clip((t - other) / max(t, 1e-9) * 2, 0, 1))
     return MeterResult(meter, phase, confidence, beats[phase::meter].copy())

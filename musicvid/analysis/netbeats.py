@@ -23,7 +23,8 @@ output is trained beside the beats (the two tasks share the network) but the bar
 come from
 :func:`.meter.estimate_meter`'s accent statistics over the whole song, which
 cross-validated better on the corpus (downbeat F 0.65 and 0.62 on the two tuning folds
-against 0.54 and 0.50 decoding the downbeat output).
+against 0.54 and 0.50 decoding the downbeat output); the downbeat output only helps
+choose the meter there.
 """
 
 from __future__ import annotations
