@@ -45,7 +45,7 @@ WEIGHTS = Path(__file__).with_name("beat_net.npz")
 MIN_BPM = 50.0
 MAX_BPM = 215.0
 TRANSITION_LAMBDA = 200.0  # tempo change cost at a beat (2-fold CV: 100 ... 1000)
-OBS_DIV = 16.0  # the first 1/16 of a beat interval is the beat region
+OBS_DIV = 17.0  # the first 1/17 of a beat interval is the beat region (2-fold CV: 14 ... 24)
 PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the phase check
 PHASE_HARM = 1.0  # weight of the harmonic change (per its deviation) in the phase check
 # (2-fold CV: 0.75 ... 1.5 decide 4 of 185 tuning files wrong, 0 decides 8)
