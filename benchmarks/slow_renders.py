@@ -1,0 +1,123 @@
+"""A double-tempo stress set from the tuning half: its 4/4 pieces re-rendered at 60-80 BPM.
+
+    python -m benchmarks.corpus                                  # the corpus (cached)
+    python -m benchmarks.train_beat_net --fold 0/2 --out .cache/beats-corpus/beat_net-fold0of2.npz
+    python -m benchmarks.train_beat_net --fold 1/2 --out .cache/beats-corpus/beat_net-fold1of2.npz
+    NUMBA_CACHE_DIR=/tmp/numba-cache python -m benchmarks.slow_renders [--jobs 2] \
+        [--set meter.METER_CUE=0 ...]
+
+Slow 8- and 16-beat ballads are what the tracker most often counts on their eighth notes,
+and the tuning half has few of them. Each tuning piece in simple 4/4 (the corpus plan of
+:mod:`benchmarks.corpus`: the same grooves, chart, mix and renders) is built again at a
+tempo drawn from 60-80 BPM (seeded by its name, no tempo change) into
+``.cache/beats-corpus-slow`` (cached, never committed), and each render is decoded with
+the fold network that never saw its family, as :mod:`benchmarks.beat_decode_cv` does.
+Prints beat F, AMLt, downbeat F, the failure groups, the share of cuts within 40 ms of a
+true beat and where the missed cuts are. Only tuning families are rendered: the test half
+and the dev eight are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import corpus  # noqa: E402
+from benchmarks.beat_decode_cv import _value, run_fold, summary, tune_features  # noqa: E402
+from benchmarks.train_beat_net import fold_of  # noqa: E402
+
+DEFAULT_SLOW = ROOT / ".cache" / "beats-corpus-slow"
+TEMPI = (60.0, 80.0)
+
+
+def slow_pieces() -> list[corpus.Piece]:
+    """The tuning pieces in simple 4/4, each at a seeded tempo in ``TEMPI``."""
+    out = []
+    for p in corpus.plan_corpus():
+        if p.half != "tune" or p.sub != 1 or p.meter != 4:
+            continue
+        rng = np.random.default_rng(corpus._seed(p.id, "slow"))
+        tempo = round(float(rng.uniform(*TEMPI)), 1)
+        bars = int(np.clip(round(34.0 / (60.0 * p.meter / tempo)), 8, 40))
+        out.append(dataclasses.replace(p, id=f"{p.id}-slow", tempo=tempo, tempo_change="",
+                                       bars=bars, renders=[]))
+    return out
+
+
+def build(out: Path, jobs: int) -> int:
+    """Build the pieces not cached in ``out``; returns how many failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [(p, out) for p in slow_pieces() if not (out / f"{p.id}.json").exists()]
+    failed = 0
+    with ProcessPoolExecutor(max(1, jobs)) as ex:
+        for r in ex.map(corpus._build, todo):
+            if isinstance(r, str):
+                failed += 1
+                sys.stdout.write(f"failed: {r}\n")
+    return failed
+
+
+def missed(res: list[dict]) -> str:
+    """Files and missed cuts per failure group (octave split into double and half)."""
+    lost: Counter = Counter()
+    files: Counter = Counter()
+    for r in res:
+        g = r["fail"] or "right"
+        if g == "octave":
+            g = "double" if r["bpm"] > r["ref_bpm"] else "half"
+        lost[g] += r["cuts"] - r["cuts_ok"]
+        files[g] += 1
+    return "; ".join(f"{g}: {files[g]} files, {lost[g]} cuts missed" for g in sorted(files))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", type=Path, default=corpus.DEFAULT_OUT,
+                   help="the corpus folder (where the fold networks are)")
+    p.add_argument("--out", type=Path, default=DEFAULT_SLOW)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
+    p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
+    args = p.parse_args(argv)
+    for kv in args.set:
+        name, value = kv.split("=", 1)
+        mod, attr = name.rsplit(".", 1)
+        m = importlib.import_module(f"musicvid.analysis.{mod}")
+        if not hasattr(m, attr):
+            p.error(f"musicvid.analysis.{mod} has no {attr}")
+        setattr(m, attr, _value(value))
+    nets = [args.corpus / f"beat_net-fold{i}of2.npz" for i in range(2)]
+    for i, w in enumerate(nets):
+        if not w.exists():
+            p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/2 "
+                    f"--out {w}")
+    if build(args.out, args.jobs):
+        return 1
+    rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
+    feats = tune_features(rows, args.out / "features.pkl")
+    res = []
+    for i, w in enumerate(nets):
+        res += run_fold([r for r in rows if fold_of(r["family"], 2) == i], feats, w)
+    print(f"{len(rows) // 2} pieces at {TEMPI[0]:.0f}-{TEMPI[1]:.0f} BPM: {summary(res)}")
+    print(missed(res))
+    if args.verbose:
+        for r in sorted(res, key=lambda r: r["cuts_ok"] - r["cuts"]):
+            if r["cuts"] > r["cuts_ok"]:
+                print(f"    {r['id']}: {r['ref_bpm']:.0f} -> {r['bpm']:.0f} BPM, F {r['f']:.2f}, "
+                      f"downbeat F {r['down_f']:.2f}, {r['cuts'] - r['cuts_ok']} of "
+                      f"{r['cuts']} cuts off the beat")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
