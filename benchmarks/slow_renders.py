@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
     p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
+    p.add_argument("--tag", default="", help="read beat_net-fold{i}of2-TAG.npz (a training "
+                   "experiment's fold networks)")
     args = p.parse_args(argv)
     for kv in args.set:
         name, value = kv.split("=", 1)
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(m, attr):
             p.error(f"musicvid.analysis.{mod} has no {attr}")
         setattr(m, attr, _value(value))
-    nets = [args.corpus / f"beat_net-fold{i}of2.npz" for i in range(2)]
+    tag = f"-{args.tag}" if args.tag else ""
+    nets = [args.corpus / f"beat_net-fold{i}of2{tag}.npz" for i in range(2)]
     for i, w in enumerate(nets):
         if not w.exists():
             p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/2 "

@@ -21,7 +21,9 @@ name, as the corpus split) and, after training, scores the left-out files (beat 
 AMLt, downbeat F): the cross-validation the decoder's constants are chosen by. Weights
 from a fold run go to ``--out`` only if given. ``--set NAME=VALUE`` overrides a training
 constant, ``--groove NAME=VALUE`` one of :mod:`benchmarks.synthetic_grooves` (for
-example ``SKANK_SHARE=0.3``; those grooves' features are cached apart).
+example ``SKANK_SHARE=0.3``; those grooves' features are cached apart). ``--extra DIR``
+adds the tuning renders of another corpus folder (``benchmarks/slow_renders.py``'s slow
+renders: not in the shipped recipe, see docs/benchmarks.md), with the same fold split.
 
 ``--set TEMPO_BINS=64`` adds a tempo output (after Böck, Davies and Knees's multi-task
 TCN, 2019): the hidden state averaged over the excerpt, one linear layer, a softmax over
@@ -322,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a training constant (a fold experiment), e.g. DOWN_WEIGHT=2")
+    p.add_argument("--extra", action="append", default=[], type=Path, metavar="DIR",
+                   help="another corpus folder whose tuning renders join the training files "
+                        "(the same fold split), e.g. .cache/beats-corpus-slow "
+                        "(benchmarks/slow_renders.py)")
     p.add_argument("--groove", action="append", default=[], metavar="NAME=VALUE",
                    help="override a synthetic-groove constant, e.g. SKANK_SHARE=0.3 (its own "
                         "feature cache)")
@@ -337,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         held = [r for r in rows if fold_of(r["family"], k) == i]
         rows = [r for r in rows if fold_of(r["family"], k) != i]
     items = load_items(rows, args.corpus / "net-inputs.pkl")
+    for extra in args.extra:
+        more = sorted((r for r in load_index(extra) if r["half"] == "tune"),
+                      key=lambda r: r["id"])
+        if args.fold:
+            more = [r for r in more if fold_of(r["family"], k) != i]
+        items += load_items(more, extra / "net-inputs.pkl")
     sys.stdout.write(f"{len(items)} tuning files ({time.perf_counter() - t0:.0f} s to load)\n")
     from benchmarks import synthetic_grooves
 
