@@ -91,6 +91,18 @@ def summary(res: list[dict]) -> str:
             f"3:2 {fails['3:2']}, other {fails['other']}; cuts {ok}/{c} ({ok / max(c, 1):.1%})")
 
 
+def apply_sets(p: argparse.ArgumentParser, sets: list[str]) -> None:
+    """Each ``MODULE.NAME=VALUE`` set on ``musicvid.analysis.MODULE`` for this run (a
+    parser error for a name the module lacks)."""
+    for kv in sets:
+        name, value = kv.split("=", 1)
+        mod, attr = name.rsplit(".", 1)
+        m = importlib.import_module(f"musicvid.analysis.{mod}")
+        if not hasattr(m, attr):
+            p.error(f"musicvid.analysis.{mod} has no {attr}")
+        setattr(m, attr, _value(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
@@ -100,13 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="read beat_net-fold{i}of{k}-TAG.npz (the fold "
                    "networks of a training experiment, trained with --out so named)")
     args = p.parse_args(argv)
-    for kv in args.set:
-        name, value = kv.split("=", 1)
-        mod, attr = name.rsplit(".", 1)
-        m = importlib.import_module(f"musicvid.analysis.{mod}")
-        if not hasattr(m, attr):
-            p.error(f"musicvid.analysis.{mod} has no {attr}")
-        setattr(m, attr, _value(value))
+    apply_sets(p, args.set)
     rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
                   key=lambda r: r["id"])
     feats = tune_features(rows, args.corpus / "tune-features.pkl")

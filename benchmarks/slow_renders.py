@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
-from benchmarks.beat_decode_cv import _value, run_fold, summary, tune_features  # noqa: E402
+from benchmarks.beat_decode_cv import apply_sets, run_fold, summary, tune_features  # noqa: E402
 from benchmarks.train_beat_net import fold_of  # noqa: E402
 
 DEFAULT_SLOW = ROOT / ".cache" / "beats-corpus-slow"
@@ -91,13 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="read beat_net-fold{i}of2-TAG.npz (a training "
                    "experiment's fold networks)")
     args = p.parse_args(argv)
-    for kv in args.set:
-        name, value = kv.split("=", 1)
-        mod, attr = name.rsplit(".", 1)
-        m = importlib.import_module(f"musicvid.analysis.{mod}")
-        if not hasattr(m, attr):
-            p.error(f"musicvid.analysis.{mod} has no {attr}")
-        setattr(m, attr, _value(value))
+    apply_sets(p, args.set)
     tag = f"-{args.tag}" if args.tag else ""
     nets = [args.corpus / f"beat_net-fold{i}of2{tag}.npz" for i in range(2)]
     for i, w in enumerate(nets):
