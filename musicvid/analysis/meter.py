@@ -94,7 +94,7 @@ METER_CUE = 1.0  # weight of the meter cue's fold statistic in choosing 3 or 4 b
 
 def _fold_t(x: np.ndarray, m: int, phase: int) -> float:
     """How much ``x`` at every ``m``-th beat from ``phase`` stands out from the other
-    beats: Welch-free two-sample t with pooled variance (-inf where a side is too small)."""
+    beats: a two-sample t statistic with pooled variance (-inf where a side is too small)."""
     pos = (np.arange(len(x)) - phase) % m == 0
     a, b = x[pos], x[~pos]
     if len(a) < 2 or len(b) < 2:

@@ -17,10 +17,10 @@ torch.
 Decoding: the beat-pointer DBN (:func:`._dbn.beat_viterbi`) turns the beat activation
 into one beat sequence at a tempo that may drift or change, each beat then moved to the
 activation's peak to a fraction of a frame. Weights with a tempo output (an option of
-the training script, not in the shipped recipe) add its log probability to each beat. The grid ends on the last beat the music
-still plays (:func:`_last_played`): a ringing final chord has no beats. The downbeat
-output is trained beside the beats (the two tasks share the network) but the bar lines
-come from
+the training script, not in the shipped recipe) add its log probability to each beat.
+The grid ends on the last beat the music still plays (:func:`_last_played`): a ringing
+final chord has no beats. The downbeat output is trained beside the beats (the two
+tasks share the network) but the bar lines come from
 :func:`.meter.estimate_meter`'s accent statistics over the whole song, which
 cross-validated better on the corpus (downbeat F 0.65 and 0.62 on the two tuning folds
 against 0.54 and 0.50 decoding the downbeat output); the downbeat output only helps
@@ -149,13 +149,13 @@ def net_activations(f: Features) -> tuple[np.ndarray, np.ndarray] | None:
     return None if out is None else (out[0], out[1])
 
 
-def tempo_prior(probs: np.ndarray | None, bpm: np.ndarray, min_iv: int, max_iv: int,
+def tempo_prior(probs: np.ndarray | None, bpm: np.ndarray | None, min_iv: int, max_iv: int,
                 fps: float) -> np.ndarray:
     """The decoder's log tempo prior per beat interval ``min_iv .. max_iv`` (frames):
     ``TEMPO_PRIOR`` times the log of the tempo output's probability at that interval's
     tempo (interpolated over log tempo; floored at ``TEMPO_FLOOR``); zeros without one."""
     n = max_iv - min_iv + 1
-    if probs is None or not TEMPO_PRIOR:
+    if probs is None or bpm is None or not TEMPO_PRIOR:
         return np.zeros(n)
     at = 60.0 * fps / np.arange(min_iv, max_iv + 1)
     p = np.interp(np.log(at), np.log(bpm), probs)
@@ -315,8 +315,7 @@ def track_net(f: Features, duration: float) -> NetResult | None:
         return None
     min_iv = max(2, int(np.floor(60.0 * fps / MAX_BPM)))
     max_iv = int(np.ceil(60.0 * fps / MIN_BPM))
-    w = _weights() or {}
-    prior = tempo_prior(tempo_p, w.get("tempo_bpm", np.ones(1)), min_iv, max_iv, fps)
+    prior = tempo_prior(tempo_p, (_weights() or {}).get("tempo_bpm"), min_iv, max_iv, fps)
     frames = beat_viterbi(beat, min_iv, max_iv, TRANSITION_LAMBDA, OBS_DIV, prior)
     if len(frames) < 2:
         return None
