@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.beats import beat_scores  # noqa: E402
 from benchmarks.beats_corpus import cut_scores, downbeat_f, failure  # noqa: E402
 from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
-from benchmarks.train_beat_net import fold_of, read_cache, write_cache  # noqa: E402
+from benchmarks.train_beat_net import fold_of, fold_weights, read_cache, write_cache  # noqa: E402
 
 FEATURES_VERSION = 1
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     k = args.folds
     every = []
     for i in range(k):
-        weights = args.corpus / f"beat_net-fold{i}of{k}{'-' + args.tag if args.tag else ''}.npz"
+        weights = fold_weights(args.corpus, i, k, args.tag)
         if not weights.exists():
             p.error(f"{weights} is missing: python -m benchmarks.train_beat_net --fold {i}/{k}")
         res = run_fold([r for r in rows if fold_of(r["family"], k) == i], feats, weights)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.beat_decode_cv import tune_features  # noqa: E402
 from benchmarks.corpus import DEFAULT_OUT, load_index  # noqa: E402
-from benchmarks.train_beat_net import fold_of  # noqa: E402
+from benchmarks.train_beat_net import fold_of, fold_weights  # noqa: E402
 
 
 def _split_chroma(path: Path) -> dict[str, np.ndarray]:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     cues: dict[str, dict[str, float]] = {}
     fold = {r["id"]: fold_of(r["family"], 2) for r in rows}
     for i in range(2):
-        weights = args.corpus / f"beat_net-fold{i}of2.npz"
+        weights = fold_weights(args.corpus, i, 2)
         if not weights.exists():
             p.error(f"{weights} is missing: python -m benchmarks.train_beat_net --fold {i}/2")
         netbeats.WEIGHTS = weights

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
 from benchmarks.beat_decode_cv import apply_sets, run_fold, summary, tune_features  # noqa: E402
-from benchmarks.train_beat_net import fold_of  # noqa: E402
+from benchmarks.train_beat_net import fold_of, fold_weights  # noqa: E402
 
 DEFAULT_SLOW = ROOT / ".cache" / "beats-corpus-slow"
 TEMPI = (60.0, 80.0)
@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                    "experiment's fold networks)")
     args = p.parse_args(argv)
     apply_sets(p, args.set)
-    tag = f"-{args.tag}" if args.tag else ""
-    nets = [args.corpus / f"beat_net-fold{i}of2{tag}.npz" for i in range(2)]
+    nets = [fold_weights(args.corpus, i, 2, args.tag) for i in range(2)]
     for i, w in enumerate(nets):
         if not w.exists():
             p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/2 "

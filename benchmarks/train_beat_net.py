@@ -85,6 +85,12 @@ def fold_of(family: str, k: int) -> int:
     return int(hashlib.sha1(family.encode()).hexdigest()[:8], 16) % k
 
 
+def fold_weights(corpus: Path, i: int, k: int, tag: str = "") -> Path:
+    """Where the network of fold ``i`` of ``k`` is kept under ``corpus`` (``tag``: a
+    training experiment's, ``beat_net-fold{i}of{k}-TAG.npz``)."""
+    return corpus / f"beat_net-fold{i}of{k}{'-' + tag if tag else ''}.npz"
+
+
 def read_cache(cache: Path, version: int = CACHE_VERSION) -> dict:
     """The items of a feature cache, or none when it is missing or of another version."""
     if not cache.exists():
@@ -361,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     net = train(items, args.steps, args.threads, synth=synth)
     out = args.out or (None if args.fold else WEIGHTS)
     if out is None:
-        out = args.corpus / f"beat_net-fold{args.fold.replace('/', 'of')}.npz"
+        out = fold_weights(args.corpus, i, k)  # a fold run (the fold parsed above)
     np.savez(out, **export(net))
     sys.stdout.write(f"weights: {out} ({out.stat().st_size / 1024:.0f} kB); "
                      f"{time.perf_counter() - t0:.0f} s in all\n")
