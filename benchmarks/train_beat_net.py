@@ -291,6 +291,17 @@ def export(net) -> dict[str, np.ndarray]:
     return {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in w.items()}
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    """The networks of ``paths`` (single networks or ensembles) as one ensemble in ``out``."""
+    from musicvid.analysis.netbeats import ensemble, members
+
+    nets = []
+    for path in paths:
+        with np.load(path) as z:
+            nets += members({k: z[k] for k in z.files})
+    np.savez(out, **ensemble(nets))
+
+
 def score(rows: list[dict], weights: Path) -> str:
     """Beat F, AMLt and downbeat F of the analyzer on ``rows`` with these weights."""
     from benchmarks.beats import beat_scores
@@ -337,7 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--groove", action="append", default=[], metavar="NAME=VALUE",
                    help="override a synthetic-groove constant, e.g. SKANK_SHARE=0.3 (its own "
                         "feature cache)")
+    p.add_argument("--merge", nargs="+", type=Path, default=[], metavar="NPZ",
+                   help="write the ensemble of these weights files to --out (its outputs the "
+                        "mean of theirs) and train nothing")
     args = p.parse_args(argv)
+    if args.merge:
+        if args.out is None:
+            p.error("--merge needs --out")
+        merge(args.merge, args.out)
+        sys.stdout.write(f"weights: {args.out} ({args.out.stat().st_size / 1024:.0f} kB), "
+                         f"the ensemble of {len(args.merge)} files\n")
+        return 0
     for kv in args.set:
         _override(globals(), kv)
     t0 = time.perf_counter()

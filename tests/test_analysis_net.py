@@ -65,6 +65,48 @@ def test_numpy_forward_equals_the_training_network(monkeypatch):
     assert "tempo_w" not in plain and netbeats.tempo_probs(plain, netbeats._hidden(plain, x)) is None
 
 
+def test_an_ensemble_file_averages_its_networks(tmp_path, monkeypatch):
+    """Two networks merged into one weights file (``train_beat_net --merge``) load as
+    two members, and the analyzer's activations are the mean of their outputs."""
+    import torch
+
+    from benchmarks.train_beat_net import build_model, export, merge
+    from musicvid.analysis.features import compute_features
+
+    nets = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        nets.append(export(build_model(44)))
+    paths = []
+    for j, w in enumerate(nets):
+        paths.append(tmp_path / f"net{j}.npz")
+        np.savez(paths[-1], **w)
+    out = tmp_path / "ensemble.npz"
+    merge(paths, out)
+    with np.load(out) as z:
+        got = netbeats.members({k: z[k] for k in z.files})
+    assert len(got) == 2
+    for a, b in zip(got, nets):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    y = (np.sin(2 * np.pi * 220 * t) * (np.mod(t, 0.5) < 0.05)).astype(np.float32)
+    f = compute_features(y, sr)
+    x = netbeats.net_inputs(f)
+    monkeypatch.setattr(netbeats, "WEIGHTS", out)
+    netbeats._weights.cache_clear()
+    try:
+        beat, down, tempo = netbeats.net_outputs(f)
+    finally:
+        netbeats._weights.cache_clear()
+    want = (netbeats.forward(nets[0], x) + netbeats.forward(nets[1], x)) / 2
+    np.testing.assert_allclose(beat, want[0], atol=1e-6)
+    np.testing.assert_allclose(down, want[1], atol=1e-6)
+    assert tempo is None
+    # the shipped single-network layout is one member
+    assert len(netbeats.members(nets[0])) == 1
+
+
 def test_shipped_weights_are_small_and_load():
     assert netbeats.WEIGHTS.exists()
     assert netbeats.WEIGHTS.stat().st_size < 5 * 1024 * 1024

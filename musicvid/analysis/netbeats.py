@@ -39,7 +39,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .features import Features
 
-__all__ = ["NetResult", "WEIGHTS", "net_activations", "net_inputs", "track_net"]
+__all__ = ["NetResult", "WEIGHTS", "ensemble", "members", "net_activations", "net_inputs",
+           "track_net"]
 
 WEIGHTS = Path(__file__).with_name("beat_net.npz")
 MIN_BPM = 50.0
@@ -79,12 +80,34 @@ def net_inputs(f: Features) -> np.ndarray | None:
     return np.concatenate([level, flux, chroma]).astype(np.float32)
 
 
+MEMBER = "net{}."  # key prefix of an ensemble member's arrays in one weights file
+
+
+def members(z: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """The networks in one weights file: a single network's arrays as they are, or an
+    ensemble's, each under its ``MEMBER`` prefix (``net0.in_w``, ``net1.in_w`` ...)."""
+    if "dilations" in z:
+        return [z]
+    out: list[dict[str, np.ndarray]] = []
+    while any(k.startswith(MEMBER.format(len(out))) for k in z):
+        pre = MEMBER.format(len(out))
+        out.append({k[len(pre):]: v for k, v in z.items() if k.startswith(pre)})
+    return out
+
+
+def ensemble(nets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One weights file's arrays holding ``nets`` (each a single network's arrays), whose
+    outputs :func:`net_outputs` averages."""
+    return {MEMBER.format(j) + k: v for j, w in enumerate(nets) for k, v in w.items()}
+
+
 @lru_cache(maxsize=1)
-def _weights() -> dict[str, np.ndarray] | None:
+def _weights() -> list[dict[str, np.ndarray]] | None:
     if not WEIGHTS.exists():
         return None
     with np.load(WEIGHTS) as z:
-        return {k: z[k] for k in z.files}
+        nets = members({k: z[k] for k in z.files})
+    return nets or None
 
 
 def available() -> bool:
@@ -133,14 +156,23 @@ def tempo_probs(w: dict[str, np.ndarray], h: np.ndarray) -> np.ndarray | None:
 
 def net_outputs(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """(beat, downbeat) activations per onset frame and the tempo class probabilities
-    (None for weights without a tempo output), or None without shipped weights."""
-    w = _weights()
+    (None for weights without a tempo output), or None without shipped weights. An
+    ensemble's outputs are the mean of its members'."""
+    nets = _weights()
     x = net_inputs(f)
-    if w is None or x is None:
+    if nets is None or x is None:
         return None
-    h = _hidden(w, x)
-    p = _outputs(w, h)
-    return p[0].astype(np.float64), p[1].astype(np.float64), tempo_probs(w, h)
+    acts: list[np.ndarray] = []
+    tempi: list[np.ndarray] = []
+    for w in nets:
+        h = _hidden(w, x)
+        acts.append(_outputs(w, h))
+        t = tempo_probs(w, h)
+        if t is not None:
+            tempi.append(t)
+    p = np.mean(acts, axis=0) if len(acts) > 1 else acts[0]
+    tp = np.mean(tempi, axis=0) if len(tempi) == len(nets) else None
+    return p[0].astype(np.float64), p[1].astype(np.float64), tp
 
 
 def net_activations(f: Features) -> tuple[np.ndarray, np.ndarray] | None:
@@ -315,7 +347,8 @@ def track_net(f: Features, duration: float) -> NetResult | None:
         return None
     min_iv = max(2, int(np.floor(60.0 * fps / MAX_BPM)))
     max_iv = int(np.ceil(60.0 * fps / MIN_BPM))
-    prior = tempo_prior(tempo_p, (_weights() or {}).get("tempo_bpm"), min_iv, max_iv, fps)
+    prior = tempo_prior(tempo_p, (_weights() or [{}])[0].get("tempo_bpm"), min_iv, max_iv,
+                        fps)
     frames = beat_viterbi(beat, min_iv, max_iv, TRANSITION_LAMBDA, OBS_DIV, prior)
     if len(frames) < 2:
         return None
