@@ -150,9 +150,12 @@ def parse_grooves(path: Path) -> list[tuple[str, int]]:
     return out
 
 
-def plan_corpus() -> list[Piece]:
+def plan_corpus(libs: tuple[str, ...] = LIBS,
+                halves: dict[str, str] | None = None) -> list[Piece]:
+    """One piece per groove file of ``libs``; each family's half from the split below, or
+    from ``halves`` (family -> half; a family missing there is left out) if given."""
     files = []
-    for lib in LIBS:
+    for lib in libs:
         for p in sorted((MMA_LIB / lib).glob("*.mma")):
             if SKIP.search(p.stem.lower()):
                 continue
@@ -171,8 +174,12 @@ def plan_corpus() -> list[Piece]:
         start = _seed(style) % 2
         for i, f in enumerate(fams):
             half[f] = "tune" if (i + start) % 2 == 0 else "test"
+    if halves is not None:
+        half = halves
     pieces = []
     for lib, p, grooves in files:
+        if family_of(p.stem) not in half:
+            continue
         rng = np.random.default_rng(_seed(lib, p.stem, str(VERSION)))
         fam = family_of(p.stem)
         style, (lo, hi) = style_of(fam)

@@ -23,7 +23,9 @@ from a fold run go to ``--out`` only if given. ``--set NAME=VALUE`` overrides a 
 constant, ``--groove NAME=VALUE`` one of :mod:`benchmarks.synthetic_grooves` (for
 example ``SKANK_SHARE=0.3``; those grooves' features are cached apart). ``--extra DIR``
 adds the tuning renders of another corpus folder (``benchmarks/slow_renders.py``'s slow
-renders: not in the shipped recipe, see docs/benchmarks.md), with the same fold split.
+renders, ``benchmarks/extra_grooves.py``'s grooves of the libraries the corpus does not
+use): a family of the corpus's tuning half keeps its fold, one the corpus lacks is
+trained on in every fold.
 
 ``--set TEMPO_BINS=64`` adds a tempo output (after Böck, Davies and Knees's multi-task
 TCN, 2019): the hidden state averaged over the excerpt, one linear layer, a softmax over
@@ -365,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
                   key=lambda r: r["id"])
     held: list[dict] = []
+    tune_families = {r["family"] for r in rows}
     if args.fold:
         i, k = map(int, args.fold.split("/"))
         held = [r for r in rows if fold_of(r["family"], k) == i]
@@ -373,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     for extra in args.extra:
         more = sorted((r for r in load_index(extra) if r["half"] == "tune"),
                       key=lambda r: r["id"])
-        if args.fold:
-            more = [r for r in more if fold_of(r["family"], k) != i]
+        if args.fold:  # a tuning family stays in its fold; one the corpus lacks is in none
+            more = [r for r in more
+                    if r["family"] not in tune_families or fold_of(r["family"], k) != i]
         items += load_items(more, extra / "net-inputs.pkl")
     sys.stdout.write(f"{len(items)} tuning files ({time.perf_counter() - t0:.0f} s to load)\n")
     from benchmarks import synthetic_grooves

@@ -219,3 +219,34 @@ def test_the_tempo_prior_picks_the_counted_beat_where_the_eighths_fire_as_strong
     assert np.abs(inner[:, None] - eighths[None, :]).min(axis=1).max() <= 3.0  # whole frames
     # no tempo output, or a zero weight: no prior
     assert not netbeats.tempo_prior(None, bpm, min_iv, max_iv, FPS).any()
+
+
+def test_extra_grooves_leave_every_test_family_out(tmp_path, monkeypatch):
+    """The extra training grooves (``benchmarks/extra_grooves.py``) take the libraries the
+    corpus does not use, but never a family of the test half, nor one whose name is a test
+    family's with its digits moved, nor an intro; a tuning family keeps its name."""
+    import dataclasses
+
+    from benchmarks import corpus, extra_grooves
+
+    lib = tmp_path / "lib"
+    for name, files in {"stdlib": ["8beat", "rock1", "waltz", "swing"],
+                        "zoom": ["beat8", "rock", "waltz", "dnb", "intro"],
+                        "pflib": ["metal1"], "alexis": []}.items():
+        (lib / name).mkdir(parents=True)
+        for f in files:
+            (lib / name / f"{f}.mma").write_text(f"Time 4\nDefGroove {f.title()}\n")
+    monkeypatch.setattr(corpus, "MMA_LIB", lib)
+    main = corpus.plan_corpus(("stdlib",))
+    split = {"8beat": "test", "waltz": "test", "rock": "tune", "swing": "tune"}
+    main = [dataclasses.replace(p, half=split[p.family]) for p in main]
+    test = {p.family for p in main if p.half == "test"}
+    halves = extra_grooves.extra_halves(main)
+    assert not set(halves) & test
+    assert "intro" not in halves
+    assert "dnb" in halves and "metal" in halves  # families the corpus lacks
+    assert "beat8" not in halves  # zoom beat8 is stdlib 8beat (test) with its digit moved
+    assert "rock" in halves and "waltz" not in halves  # a tuning family stays, a test one not
+    pieces = corpus.plan_corpus(extra_grooves.LIBS, halves)
+    assert {p.family for p in pieces} == set(halves)
+    assert all(p.half == "tune" and p.lib in extra_grooves.LIBS for p in pieces)

@@ -1,0 +1,88 @@
+"""More training grooves: the MMA libraries the corpus does not use, test families left out.
+
+    python -m benchmarks.corpus                                  # the corpus (cached)
+    python -m benchmarks.extra_grooves [--jobs 2]                # these pieces (cached)
+    python -m benchmarks.train_beat_net --fold 0/2 --extra .cache/beats-corpus-extra ...
+
+The corpus is built from the ``stdlib``, ``casio``, ``kara`` and ``yamaha`` libraries;
+Debian's ``mma`` also ships ``zoom`` (drum-machine grooves), ``pflib`` and ``alexis``.
+One piece per groove file of those (the corpus plan of :mod:`benchmarks.corpus`: chart,
+tempo, mix, two soundfonts, effects) is built into ``.cache/beats-corpus-extra`` (cached,
+never committed), every piece marked ``tune``, for the beat network to train on beside
+the tuning half. Left out, so that nothing of the test half is heard in training: every
+file of a test-half family, every family whose name is a test family's with its digits
+moved (zoom ``beat8`` for ``8beat``), and the intro, ending and count-in files (no groove
+to learn). A family the corpus has in its tuning half keeps that family's fold in
+cross-validation (``train_beat_net --fold`` leaves it out with its fold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import corpus  # noqa: E402
+
+DEFAULT_EXTRA = ROOT / ".cache" / "beats-corpus-extra"
+LIBS = ("zoom", "pflib", "alexis")
+SKIP = re.compile(r"^(intro|ending|count)$")
+
+
+def _key(family: str) -> tuple[str, str]:
+    """A family's letters and digits apart, so ``beat8`` and ``8beat`` meet."""
+    return re.sub(r"\d", "", family), "".join(sorted(re.sub(r"\D", "", family)))
+
+
+def extra_halves(main: list[corpus.Piece]) -> dict[str, str]:
+    """family -> "tune" for the families of ``LIBS`` that may be trained on."""
+    test = {p.family for p in main if p.half == "test"}
+    test_keys = {_key(f) for f in test}
+    out = {}
+    for lib in LIBS:
+        for path in sorted((corpus.MMA_LIB / lib).glob("*.mma")):
+            fam = corpus.family_of(path.stem)
+            if fam in test or _key(fam) in test_keys or SKIP.search(fam):
+                continue
+            out[fam] = "tune"
+    return out
+
+
+def extra_pieces() -> list[corpus.Piece]:
+    main = corpus.plan_corpus()
+    return corpus.plan_corpus(LIBS, extra_halves(main))
+
+
+def build(out: Path, jobs: int) -> int:
+    """Build the pieces not cached in ``out``; returns how many failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [(p, out) for p in extra_pieces() if not (out / f"{p.id}.json").exists()]
+    failed = 0
+    with ProcessPoolExecutor(max(1, jobs)) as ex:
+        for r in ex.map(corpus._build, todo):
+            if isinstance(r, str):
+                failed += 1
+                sys.stdout.write(f"failed: {r}\n")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=DEFAULT_EXTRA)
+    p.add_argument("--jobs", type=int, default=2)
+    args = p.parse_args(argv)
+    failed = build(args.out, args.jobs)
+    rows = corpus.load_index(args.out)
+    fams = sorted({r["family"] for r in rows})
+    print(f"{len(rows)} files of {len(fams)} families in {args.out}: {', '.join(fams)}; "
+          f"{failed} failed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
