@@ -365,3 +365,25 @@ def test_the_downbeat_output_helps_choose_the_meter_but_not_the_phase(monkeypatc
     np.testing.assert_allclose(both.downbeats, beats[1::4])
     monkeypatch.setattr(meter_mod, "METER_CUE", 0.0)  # the cue's weight: 0 ignores it
     assert meter_mod.estimate_meter(beats, accents, cue).meter == 3
+
+
+def test_the_bar_phase_is_chosen_over_two_bars_so_eighths_counted_as_beats_cut_on_a_beat(
+        monkeypatch):
+    """A slow 4/4 counted on its eighths (8 grid beats to the true bar): the chords change
+    on the true downbeat (grid beat 0 of 8), the bass plays the "and"s of beats 1 and 3
+    (grid beats 1 and 5). Folded by one 4-beat bar, the bass wins and every bar line falls
+    on an "and"; folded over two bars the chord change stands out, so the bar lines fall
+    on beats 1 and 3 of the true bar, both on the beat."""
+    from musicvid.analysis import meter as meter_mod
+
+    n = 96
+    i = np.arange(n)
+    rng = np.random.default_rng(3)
+    accents = 3.0 * (i % 8 == 0) + 1.8 * (i % 4 == 1) + 0.1 * rng.standard_normal(n)
+    beats = 0.43 * i
+    got = meter_mod.estimate_meter(beats, accents)
+    assert (got.meter, got.phase) == (4, 0)
+    np.testing.assert_allclose(got.downbeats, beats[0::4])
+    assert np.all(np.isin(np.round(got.downbeats / 0.43).astype(int) % 2, [0]))  # on beats
+    monkeypatch.setattr(meter_mod, "PHASE_BARS", 1)  # one bar: the bass's "and"s
+    assert meter_mod.estimate_meter(beats, accents).phase == 1
