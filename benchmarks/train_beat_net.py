@@ -27,6 +27,11 @@ renders, ``benchmarks/extra_grooves.py``'s grooves of the libraries the corpus d
 use): a family of the corpus's tuning half keeps its fold, one the corpus lacks is
 trained on in every fold.
 
+``--set BAND_DROP=0.5`` silences a random range of 2 to ``BAND_DROP_MAX`` of the 16 mel
+bands (level and flux) in that share of the excerpts, and ``--merge A.npz B.npz --out
+E.npz`` writes an ensemble the analyzer averages: neither is in the shipped recipe (on
+the tuning folds the same files failed, docs/benchmarks.md).
+
 ``--set TEMPO_BINS=64`` adds a tempo output (after Böck, Davies and Knees's multi-task
 TCN, 2019): the hidden state averaged over the excerpt, one linear layer, a softmax over
 tempo classes log-spaced from 50 to 215 BPM, trained on a Gaussian around the excerpt's
@@ -66,6 +71,8 @@ WEIGHT_DECAY = 1e-4
 STRETCH = (0.8, 1.25)
 LEVEL_JITTER = 0.25  # a random offset of the level channels (x4 in log10 power: +-10 dB)
 ROLL_CHROMA = True  # a random transposition (the chroma channels rolled)
+BAND_DROP = 0.0  # share of excerpts with a random range of mel bands silenced (experiment)
+BAND_DROP_MAX = 8  # the widest such range, in bands (of 16)
 DOWN_WEIGHT = 1.0  # weight of the downbeat output's loss against the beat output's
 SYNTHETIC = 200  # synthetic grooves (benchmarks/synthetic_grooves.py) beside the corpus
 SYNTHETIC_SHARE = 0.35  # share of the excerpts of a batch drawn from them
@@ -230,6 +237,11 @@ def batch(items: list[dict], rng: np.random.Generator, synth: list[dict] | None 
             xc[:16] += np.float32(rng.uniform(-LEVEL_JITTER, LEVEL_JITTER))
         if ROLL_CHROMA:
             xc[32:44] = np.roll(xc[32:44], int(rng.integers(12)), axis=0)
+        if BAND_DROP and rng.random() < BAND_DROP:  # a range of bands silent: no level, no flux
+            width = int(rng.integers(2, BAND_DROP_MAX + 1))
+            lo = int(rng.integers(0, 16 - width + 1))
+            xc[lo:lo + width] = -1.0  # the level floor (-8 in log10 power, /4, +1)
+            xc[16 + lo:16 + lo + width] = 0.0
         xs.append(xc)
         ys.append(np.stack([yb[start:start + CROP], yd[start:start + CROP]]))
         bf = np.asarray(it["beats"]) * s * fps

@@ -250,3 +250,29 @@ def test_extra_grooves_leave_every_test_family_out(tmp_path, monkeypatch):
     pieces = corpus.plan_corpus(extra_grooves.LIBS, halves)
     assert {p.family for p in pieces} == set(halves)
     assert all(p.half == "tune" and p.lib in extra_grooves.LIBS for p in pieces)
+
+
+def test_band_dropout_silences_a_range_of_bands_and_keeps_the_targets(monkeypatch):
+    """``BAND_DROP`` (a training experiment): the chosen excerpts lose a contiguous range
+    of mel bands (level at its floor, flux zero); chroma and the targets are untouched."""
+    from benchmarks import train_beat_net as t
+
+    rng0 = np.random.default_rng(0)
+    item = {"x": rng0.uniform(-0.9, 0.9, (44, 4000)).astype(np.float32), "fps": FPS,
+            "beats": np.arange(0.5, 45.0, 0.5), "downbeats": np.arange(0.5, 45.0, 2.0)}
+    monkeypatch.setattr(t, "BATCH", 1)  # one excerpt a draw: the same excerpt both ways
+    for seed in range(8):
+        plain_x, plain_y, _ = t.batch([item], np.random.default_rng(seed))
+        monkeypatch.setattr(t, "BAND_DROP", 1.0)
+        x, y, _ = t.batch([item], np.random.default_rng(seed))
+        monkeypatch.setattr(t, "BAND_DROP", 0.0)
+        np.testing.assert_array_equal(y, plain_y)  # same excerpt, same targets
+        xe, pe = x[0], plain_x[0]
+        silent = np.all(xe[:16] == -1.0, axis=1) & np.all(xe[16:32] == 0.0, axis=1)
+        k = np.flatnonzero(silent)
+        assert 2 <= len(k) <= t.BAND_DROP_MAX and np.all(np.diff(k) == 1)  # one range
+        keep = np.setdiff1d(np.arange(16), k)
+        np.testing.assert_array_equal(xe[keep], pe[keep])
+        np.testing.assert_array_equal(xe[16 + keep], pe[16 + keep])
+        np.testing.assert_array_equal(xe[32:], pe[32:])
+        assert not np.any(np.all(pe[:16] == -1.0, axis=1))  # off: nothing silenced
