@@ -384,6 +384,20 @@ def _build(args: tuple[Piece, Path]) -> Piece | str:
         return f"{piece.id}: {exc}"
 
 
+def build_missing(pieces: list[Piece], out: Path, jobs: int) -> int:
+    """Build into ``out`` each of ``pieces`` without its record there yet (a side set of
+    pieces: slow renders, extra grooves); returns how many failed, each printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [(p, out) for p in pieces if not (out / f"{p.id}.json").exists()]
+    failed = 0
+    with ProcessPoolExecutor(max(1, jobs)) as ex:
+        for r in ex.map(_build, todo):
+            if isinstance(r, str):
+                failed += 1
+                sys.stdout.write(f"failed: {r}\n")
+    return failed
+
+
 def load_index(out: Path = DEFAULT_OUT) -> list[dict]:
     """One dict per rendered file (``id``, ``path``, ``half``, ``family``, ...)."""
     pieces = []

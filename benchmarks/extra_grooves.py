@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,25 +57,12 @@ def extra_pieces() -> list[corpus.Piece]:
     return corpus.plan_corpus(LIBS, extra_halves(main))
 
 
-def build(out: Path, jobs: int) -> int:
-    """Build the pieces not cached in ``out``; returns how many failed."""
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [(p, out) for p in extra_pieces() if not (out / f"{p.id}.json").exists()]
-    failed = 0
-    with ProcessPoolExecutor(max(1, jobs)) as ex:
-        for r in ex.map(corpus._build, todo):
-            if isinstance(r, str):
-                failed += 1
-                sys.stdout.write(f"failed: {r}\n")
-    return failed
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=DEFAULT_EXTRA)
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
-    failed = build(args.out, args.jobs)
+    failed = corpus.build_missing(extra_pieces(), args.out, args.jobs)
     rows = corpus.load_index(args.out)
     fams = sorted({r["family"] for r in rows})
     print(f"{len(rows)} files of {len(fams)} families in {args.out}: {', '.join(fams)}; "

@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,19 +50,6 @@ def slow_pieces() -> list[corpus.Piece]:
         out.append(dataclasses.replace(p, id=f"{p.id}-slow", tempo=tempo, tempo_change="",
                                        bars=bars, renders=[]))
     return out
-
-
-def build(out: Path, jobs: int) -> int:
-    """Build the pieces not cached in ``out``; returns how many failed."""
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [(p, out) for p in slow_pieces() if not (out / f"{p.id}.json").exists()]
-    failed = 0
-    with ProcessPoolExecutor(max(1, jobs)) as ex:
-        for r in ex.map(corpus._build, todo):
-            if isinstance(r, str):
-                failed += 1
-                sys.stdout.write(f"failed: {r}\n")
-    return failed
 
 
 def missed(res: list[dict]) -> str:
@@ -96,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if not w.exists():
             p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/2 "
                     f"--out {w}")
-    if build(args.out, args.jobs):
+    if corpus.build_missing(slow_pieces(), args.out, args.jobs):
         return 1
     rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
     feats = tune_features(rows, args.out / "features.pkl")
