@@ -135,13 +135,13 @@ def estimate_meter(beats: np.ndarray, accents: np.ndarray,
             score[m] += METER_CUE * max(_fold_t(meter_cue, m, ph) for ph in range(m))
     meter = max(METERS, key=lambda m: (score[m], -METERS.index(m)))
     t, phase = top[meter]
-    if PHASE_BARS > 1 and np.isfinite(t):
-        span = PHASE_BARS * meter
-        ts = [_fold_t(accents, span, ph) for ph in range(span)]
-        if np.isfinite(max(ts)):
-            phase = int(np.argmax(ts)) % meter
     if not np.isfinite(t):
         return MeterResult(4, 0, 0.0, beats[::4].copy())
+    if PHASE_BARS > 1:
+        span = PHASE_BARS * meter
+        ts = [_fold_t(accents, span, ph) for ph in range(span)]
+        if np.isfinite(max(ts)):  # else too few beats for that many bars: the one-bar phase
+            phase = int(np.argmax(ts)) % meter
     other = max((top[k][0] for k in METERS if k != meter), default=0.0)
     # confidence: how clearly the downbeats stand out and the other meter loses
     confidence = float(np.clip(t / 8.0, 0, 1) * np.clip((t - other) / max(t, 1e-9) * 2, 0, 1))
