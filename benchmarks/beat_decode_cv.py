@@ -103,25 +103,40 @@ def apply_sets(p: argparse.ArgumentParser, sets: list[str]) -> None:
         setattr(m, attr, _value(value))
 
 
+def decode_options(p: argparse.ArgumentParser) -> None:
+    """The options a fold decoding shares: ``--set`` (decoder constants) and ``--tag``
+    (an experiment's fold networks)."""
+    p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
+    p.add_argument("--tag", default="", help="read beat_net-fold{i}of{k}-TAG.npz (the fold "
+                   "networks of a training experiment, trained with --out so named)")
+
+
+def fold_nets(p: argparse.ArgumentParser, corpus: Path, k: int, tag: str) -> list[Path]:
+    """The ``k`` fold networks under ``corpus`` (a parser error naming the command that
+    trains one that is missing)."""
+    nets = [fold_weights(corpus, i, k, tag) for i in range(k)]
+    for i, w in enumerate(nets):
+        if not w.exists():
+            p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/{k} "
+                    f"--out {w}")
+    return nets
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
     p.add_argument("--folds", type=int, default=2)
-    p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
     p.add_argument("--verbose", action="store_true", help="print each failing file")
-    p.add_argument("--tag", default="", help="read beat_net-fold{i}of{k}-TAG.npz (the fold "
-                   "networks of a training experiment, trained with --out so named)")
+    decode_options(p)
     args = p.parse_args(argv)
     apply_sets(p, args.set)
+    k = args.folds
+    nets = fold_nets(p, args.corpus, k, args.tag)
     rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
                   key=lambda r: r["id"])
     feats = tune_features(rows, args.corpus / "tune-features.pkl")
-    k = args.folds
     every = []
-    for i in range(k):
-        weights = fold_weights(args.corpus, i, k, args.tag)
-        if not weights.exists():
-            p.error(f"{weights} is missing: python -m benchmarks.train_beat_net --fold {i}/{k}")
+    for i, weights in enumerate(nets):
         res = run_fold([r for r in rows if fold_of(r["family"], k) == i], feats, weights)
         every += res
         print(f"fold {i}: {summary(res)}")

@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
-from benchmarks.beat_decode_cv import apply_sets, run_fold, summary, tune_features  # noqa: E402
-from benchmarks.train_beat_net import fold_of, fold_weights  # noqa: E402
+from benchmarks.beat_decode_cv import (  # noqa: E402
+    apply_sets,
+    decode_options,
+    fold_nets,
+    run_fold,
+    summary,
+    tune_features,
+)
+from benchmarks.train_beat_net import fold_of  # noqa: E402
 
 DEFAULT_SLOW = ROOT / ".cache" / "beats-corpus-slow"
 TEMPI = (60.0, 80.0)
@@ -71,17 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="the corpus folder (where the fold networks are)")
     p.add_argument("--out", type=Path, default=DEFAULT_SLOW)
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
     p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
-    p.add_argument("--tag", default="", help="read beat_net-fold{i}of2-TAG.npz (a training "
-                   "experiment's fold networks)")
+    decode_options(p)
     args = p.parse_args(argv)
     apply_sets(p, args.set)
-    nets = [fold_weights(args.corpus, i, 2, args.tag) for i in range(2)]
-    for i, w in enumerate(nets):
-        if not w.exists():
-            p.error(f"{w} is missing: python -m benchmarks.train_beat_net --fold {i}/2 "
-                    f"--out {w}")
+    nets = fold_nets(p, args.corpus, 2, args.tag)
     if corpus.build_missing(slow_pieces(), args.out, args.jobs):
         return 1
     rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])

@@ -170,7 +170,7 @@ def net_outputs(f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
         t = tempo_probs(w, h)
         if t is not None:
             tempi.append(t)
-    p = np.mean(acts, axis=0) if len(acts) > 1 else acts[0]
+    p = np.mean(acts, axis=0)
     tp = np.mean(tempi, axis=0) if len(tempi) == len(nets) else None
     return p[0].astype(np.float64), p[1].astype(np.float64), tp
 
