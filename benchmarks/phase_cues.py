@@ -57,6 +57,28 @@ def _split_chroma(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def chord_spread(chroma: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """(within-segment spread, consecutive-segment contrast) of the chroma cut at
+    ``grid`` (slow frames): a grid whose segments each hold one chord has a low spread
+    and a high contrast; one half a beat off straddles every chord change."""
+    c = np.asarray(chroma, dtype=np.float64)
+    c = c / np.maximum(np.linalg.norm(c, axis=0, keepdims=True), 1e-9)
+    b = np.clip(np.round(grid).astype(int), 0, c.shape[1])
+    means, within, wts = [], 0.0, 0
+    for lo, hi in zip(b, b[1:]):
+        if hi - lo < 1:
+            continue
+        seg = c[:, lo:hi]
+        m = seg.mean(axis=1)
+        within += float(((seg - m[:, None]) ** 2).sum())
+        wts += hi - lo
+        means.append(m)
+    if len(means) < 3:
+        return 0.0, 0.0
+    m = np.array(means)
+    return within / max(wts, 1), float(np.mean(((m[1:] - m[:-1]) ** 2).sum(axis=1)))
+
+
 def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, float]:
     from musicvid.analysis.beats import _detrend, _max3
     from musicvid.analysis.netbeats import _harmonic_change, chroma_rise
@@ -76,6 +98,10 @@ def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, flo
     for k, v in _split_chroma(Path(row["path"])).items():
         r = chroma_rise(v)
         c[f"chords {k}"] = d(r, to_slow) if r is not None else 0.0
+    sw, cw = chord_spread(f.chroma, fr * to_slow)
+    sh, ch = chord_spread(f.chroma, half * to_slow)
+    c["chord spread"] = (sh - sw) / max(sh + sw, 1e-9)
+    c["chord contrast"] = (cw - ch) / max(cw + ch, 1e-9)
     c["low"] = d(_detrend(f.onset_low, fps))
     c["broad"] = d(_detrend(f.onset, fps))
     for j in range(f.band_flux.shape[0]):

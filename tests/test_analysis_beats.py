@@ -308,6 +308,38 @@ def test_a_ringing_final_chord_gets_no_beats_and_the_last_shot_holds():
     assert board.shots[-1].end_frame == board.frame_count
 
 
+def test_the_hiss_a_recording_ends_on_is_not_played():
+    """The band stops and the recording runs on for ten seconds of its noise floor (hiss
+    20 dB under the music through the whole file). On a log scale the hiss flickers
+    about as much as soft music (its flux peaks half the typical beat's, as measured in
+    noisy renders of the corpus), so the onsets alone cannot tell it from playing; its
+    level can: a grid the decoder ran on into the hiss ends where the band stops."""
+    import dataclasses
+
+    from musicvid.analysis.features import compute_features
+    from musicvid.analysis.netbeats import _last_played
+
+    ref = np.arange(0.25, 16.0, 60 / 120)
+    y = band(ref, 4, kick=(0, 2), snare=(1, 3), bass=(0, 2), end=ref[-1] + 0.4)
+    last = float(ref[-1])
+    song = np.zeros(int((last + 10.5) * SR))
+    song[:len(y)] = y[:len(song)]
+    rms = float(np.sqrt(np.mean(song[:int(last * SR)] ** 2)))
+    song += np.random.default_rng(3).standard_normal(len(song)) * rms * 0.1
+    f = compute_features(np.clip(song, -1, 1).astype(np.float32), SR)
+    grid = np.arange(0.25, last + 10.0, 0.5)  # the decoder's beats, on into the hiss
+    assert _last_played(f, grid) == pytest.approx(last, abs=0.01)
+    end = int((last + 0.6) * f.onset_fps)
+    onset = np.asarray(f.onset, dtype=np.float64).copy()
+    music = onset[:end]
+    flicker = np.random.default_rng(4).random(len(onset) - end)
+    onset[end:] = np.median(music) + flicker * 0.5 * (np.percentile(music, 99) - np.median(music))
+    hissy = dataclasses.replace(f, onset=onset.astype(np.float32))
+    assert _last_played(hissy, grid) == pytest.approx(last, abs=0.01)
+    quiet = dataclasses.replace(hissy, rms=np.asarray(f.rms) * 0 + np.asarray(f.rms)[:end].mean())
+    assert _last_played(quiet, grid) > last + 5, "the hiss was as loud as the band: played"
+
+
 def _chord_changes_on_every_beat(ref):
     """Eighth-note hats and the chord's root in the bass on every eighth (nothing
     percussive tells a beat from its "and"), over a new chord on every beat: ``band``

@@ -19,8 +19,8 @@ into one beat sequence at a tempo that may drift or change, each beat then moved
 activation's peak to a fraction of a frame. Weights with a tempo output (an option of
 the training script, not in the shipped recipe) add its log probability to each beat.
 The grid ends on the last beat the music still plays (:func:`_last_played`): a ringing
-final chord has no beats. The downbeat output is trained beside the beats (the two
-tasks share the network) but the bar lines come from
+final chord, or the hiss a recording ends on, has no beats. The downbeat output is
+trained beside the beats (the two tasks share the network) but the bar lines come from
 :func:`.meter.estimate_meter`'s accent statistics over the whole song, which
 cross-validated better on the corpus (downbeat F 0.65 and 0.62 on the two tuning folds
 against 0.54 and 0.50 decoding the downbeat output); the downbeat output only helps
@@ -218,6 +218,30 @@ PLAYED_SHARE = 0.4  # a beat is played where its interval's strongest onset is t
 # of the song's typical one
 
 
+OVER_FLOOR_DB = 6.0  # a beat is played only this far above the level the song ends on
+FLOOR_GAP_DB = 12.0  # ... where the song's beats are this much louder than that level
+
+
+def _span_levels(f: Features, spans: list[tuple[int, int]]) -> np.ndarray | None:
+    """The median RMS level (dB) of each span of onset frames, None without levels."""
+    rms = np.asarray(f.rms, dtype=np.float64)
+    if len(rms) == 0 or rms.max() <= 0:
+        return None
+    db = 20 * np.log10(np.maximum(rms / rms.max(), 1e-6))
+    return np.array([float(np.median(db[a:max(b, a + 1)])) if a < len(db) else -120.0
+                     for a, b in spans])
+
+
+def _end_floor(f: Features, seconds: float = 1.0) -> float | None:
+    """The level (dB, as :func:`_span_levels`) the song ends on: the median over its last
+    ``seconds`` (silence, or the noise floor of a recording)."""
+    n = len(f.rms)
+    k = max(1, int(round(seconds * f.onset_fps)))
+    if n < 2 * k:
+        return None
+    return float(_span_levels(f, [(n - k, n)])[0])  # type: ignore[index]
+
+
 def _last_played(f: Features, times: np.ndarray, k: int = 8) -> float:
     """The time (s) of the last beat of ``times`` that the music still plays: a played
     beat (the strongest broadband onset between it and the next beat at least
@@ -225,14 +249,33 @@ def _last_played(f: Features, times: np.ndarray, k: int = 8) -> float:
     up to it played too (so one click where the file stops is not music). After it the
     song rings out (a decaying or held final chord, reverb): no beat is played there, so
     the grid stops, and a video holds its last shot rather than cutting on beats nobody
-    plays."""
+    plays.
+
+    The hiss or room noise a recording ends on flickers on the log-mel flux about as
+    much as soft music does, and the network hears faint beats in it; so where the beats
+    are clearly louder than the level the file ends on (:func:`_end_floor`; the median
+    level of the beats above ``floor + OVER_FLOOR_DB`` at least ``FLOOR_GAP_DB`` over
+    it), a beat whose span's median level is under ``floor + OVER_FLOOR_DB`` is not
+    played either. A song that plays to the end of the file has no such floor."""
     from .beats import _detrend
 
     on = _detrend(f.onset, f.onset_fps)
     frames = np.round(times * f.onset_fps).astype(np.int64) - 2
     bounds = np.append(np.clip(frames, 0, len(on)), len(on))
-    peak = np.array([on[a:max(b, a + 1)].max(initial=0.0) for a, b in zip(bounds, bounds[1:])])
+    spans = list(zip(bounds, bounds[1:]))
+    peak = np.array([on[a:max(b, a + 1)].max(initial=0.0) for a, b in spans])
     played = peak >= PLAYED_SHARE * float(np.median(peak))
+    # the level of each beat's span, the last one's a beat long
+    beat = int(np.median(np.diff(bounds[:-1]))) if len(bounds) > 2 else len(on)
+    level = _span_levels(f, [(a, min(b, a + beat)) for a, b in spans])
+    floor = _end_floor(f)
+    if level is not None and floor is not None:
+        # the noise a recording ends on (hiss, a noisy room) has onsets of its own on a
+        # log scale: a beat no louder than that floor is not played, where the song
+        # plays well above it
+        over = level >= floor + OVER_FLOOR_DB
+        if over.any() and float(np.median(level[over])) - floor >= FLOOR_GAP_DB:
+            played &= over
     run = np.convolve(played.astype(np.float64), np.ones(k), mode="full")[:len(played)]
     ok = np.flatnonzero(played & (run >= np.minimum(k, np.arange(1, len(played) + 1)) / 2))
     return float(times[ok[-1]]) if len(ok) else float(times[-1])
