@@ -9,8 +9,9 @@ For every tuning file, each cue's mean at the *annotated* beats minus at the hal
 between them (each curve over its deviation, the largest of three frames, as the
 analyzer's half-beat check reads them): a cue that marks the beat is above zero. The
 cues: the fold network's beat and downbeat activation (the network trained without the
-file's fold), the percussive onsets, the chord change (frame-normalised chroma rise), the
-same chord change on the bass range only (40-260 Hz) and above it, the low-band and
+file's fold), the percussive onsets, the chord change (the analyzer's: the turn of the
+chroma from frame to frame), the rise of each pitch class of the frame-normalised chroma
+(the analyzer's cue before it), that rise on the bass range only (40-260 Hz) and above it, the low-band and
 broadband flux, and the flux of each of the eight band groups alone and weighted by how
 fast it decays. Prints, per cue, the files it points the wrong way on; then the shipped
 rule (activation + ``PHASE_PERC`` x percussive + ``PHASE_HARM`` x chord change), and a
@@ -95,6 +96,8 @@ def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, flo
     c = {"act": d(beat), "down act": d(down), "perc": d(_detrend(f.onset_perc, fps))}
     h = _harmonic_change(f)
     c["chords"] = d(h, to_slow) if h is not None else 0.0
+    r = chroma_rise(f.chroma)
+    c["chords rise"] = d(r, to_slow) if r is not None else 0.0
     for k, v in _split_chroma(Path(row["path"])).items():
         r = chroma_rise(v)
         c[f"chords {k}"] = d(r, to_slow) if r is not None else 0.0

@@ -361,6 +361,44 @@ def test_harmonic_change_rises_where_the_chord_changes():
     assert np.median(at_beats) > 2 * np.median(at_halves) + 0.5
 
 
+def _stabs_over_a_held_bass(n_beats=48, per=10):
+    """Chroma (12, frames), ``per`` frames a beat: the chord's root held in the bass, a
+    new chord every two beats (on the beat), and the chord's third and fifth struck as a
+    stab on every "and", ringing down until the next one (oom-pah, ska, a montuno)."""
+    chords = [(0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)]  # C F G Am
+    c = np.full((12, n_beats * per), 0.01)
+    for t in range(n_beats * per):
+        b, k = divmod(t, per)
+        root = chords[(b // 2) % 4][0]
+        c[root, t] += 1.0
+        stab = b if k >= per // 2 else b - 1  # the last stab struck
+        if stab >= 0:
+            for pc in chords[(stab // 2) % 4][1:]:
+                c[pc, t] += 0.8 * 0.7 ** (t - stab * per - per // 2)
+    beats = np.arange(n_beats) * per
+    return c, beats, beats + per / 2
+
+
+def test_a_chord_struck_again_on_the_and_is_not_a_chord_change():
+    """The phase check's harmonic cue reads the turn of the whole chroma: stabs struck
+    on every "and" raise their pitch classes against the held bass (the rise of each
+    pitch class points to the "and"s), but only the chord changes turn the chroma."""
+    from types import SimpleNamespace
+
+    from musicvid.analysis.beats import _max3
+    from musicvid.analysis.netbeats import _harmonic_change, chroma_rise
+
+    chroma, beats, ands = _stabs_over_a_held_bass()
+    rise = chroma_rise(chroma)
+    assert rise is not None and _max3(rise, ands).mean() > _max3(rise, beats).mean()
+    change = _harmonic_change(SimpleNamespace(chroma=chroma))
+    assert change is not None and len(change) == chroma.shape[1]
+    assert _max3(change, beats).mean() > 1.3 * _max3(change, ands).mean()
+    # one chord held: its only turn is out of the silence before the first frame
+    held = _harmonic_change(SimpleNamespace(chroma=np.tile(chroma[:, :1], (1, 40))))
+    assert held is not None and held[0] > 0 and np.allclose(held[1:], 0)
+
+
 def test_chord_changes_set_the_phase_where_the_drums_cannot(monkeypatch):
     """The per-song half-beat check: with an activation that fires equally on beats and
     "and"s and the percussive term set aside, the chord changes alone choose the beats,
