@@ -457,3 +457,36 @@ def test_the_bar_phase_is_chosen_over_two_bars_so_eighths_counted_as_beats_cut_o
     assert np.all(np.isin(np.round(got.downbeats / 0.43).astype(int) % 2, [0]))  # on beats
     monkeypatch.setattr(meter_mod, "PHASE_BARS", 1)  # one bar: the bass's "and"s
     assert meter_mod.estimate_meter(beats, accents).phase == 1
+
+
+def test_the_chroma_turn_at_the_beat_accents_the_bar_line(monkeypatch):
+    """The meter's accents add ``METER_TURN`` times the chroma's turn at each beat: it
+    raises the beats where the chord changes (here every fourth, the bar line) over the
+    others, and a static chroma (nothing but noise turning) adds nothing."""
+    from musicvid.analysis import meter as meter_mod
+
+    slow_fps, onset_fps, per = 20.0, 100.0, 10
+    chords = [(0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)]
+    n_beats = 48
+    chroma = np.full((12, n_beats * per), 0.01)
+    for t in range(n_beats * per):
+        for pc in chords[(t // per // 4) % 4]:
+            chroma[pc, t] += 1.0 + 0.5 * 0.8 ** (t % per)  # struck on every beat
+    beats = np.arange(n_beats) * per / slow_fps
+    duration = n_beats * per / slow_fps
+    flat = np.zeros(int(duration * onset_fps) + 10)
+    args = (flat, flat, flat, onset_fps, duration)
+
+    monkeypatch.setattr(meter_mod, "METER_TURN", 0.0)
+    without = meter_mod.beat_accents(beats, chroma, slow_fps, *args)
+    monkeypatch.setattr(meter_mod, "METER_TURN", 2.0)
+    with_turn = meter_mod.beat_accents(beats, chroma, slow_fps, *args)
+    added = with_turn - without
+    bar = np.arange(n_beats) % 4 == 0
+    assert added[bar][1:].min() > 0.5 > 0.0 > added[~bar].max()
+    assert meter_mod.estimate_meter(beats, with_turn).phase == 0
+
+    static = np.tile(chroma[:, :1], (1, chroma.shape[1]))  # one chord held throughout
+    a = meter_mod.beat_accents(beats, static, slow_fps, *args)
+    monkeypatch.setattr(meter_mod, "METER_TURN", 0.0)
+    assert np.allclose(a, meter_mod.beat_accents(beats, static, slow_fps, *args))
