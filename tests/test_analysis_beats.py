@@ -399,6 +399,66 @@ def test_a_chord_struck_again_on_the_and_is_not_a_chord_change():
     assert held is not None and held[0] > 0 and np.allclose(held[1:], 0)
 
 
+def _passing_tones_on_the_ands(n_beats=48, per=10):
+    """Chroma (12, frames), ``per`` frames a beat: a new chord on every bar line (four
+    beats), held, and a passing tone a tone above its root struck on every "and",
+    ringing down before the next beat (a guitar's hammer-on, a piano's grace note)."""
+    chords = [(0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)]  # C F G Am
+    c = np.full((12, n_beats * per), 0.01)
+    for t in range(n_beats * per):
+        b, k = divmod(t, per)
+        chord = chords[(b // 4) % 4]
+        for pc in chord:
+            c[pc, t] += 1.0
+        if k >= per // 2:
+            c[(chord[0] + 2) % 12, t] += 1.5 * 0.6 ** (k - per // 2)
+    beats = np.arange(n_beats, dtype=np.float64) * per
+    return c, beats, beats + per / 2
+
+
+def test_a_chord_change_on_the_bar_line_outweighs_a_passing_tone_on_every_and(monkeypatch):
+    """The chroma turns a little on every "and" (a passing tone in and out) and a lot on
+    one beat in four (the chord change at the bar line): over all beats the "and"s turn
+    it more, on the bar phase where it turns most the beats do, and the half-beat check
+    (activation flat, the drums set aside) reads the bar phase: it keeps the beats and
+    moves the half-beats onto them. Without the bar term it takes the "and"s."""
+    from types import SimpleNamespace
+
+    from musicvid.analysis import netbeats
+    from musicvid.analysis.beats import _max3
+
+    chroma, beats, ands = _passing_tones_on_the_ands()
+    turn = netbeats.chroma_turn(chroma)
+    assert turn is not None
+    on, off = _max3(turn, beats), _max3(turn, ands)
+    assert on.mean() < off.mean()
+    assert netbeats._bar_peak(on) > 2 * netbeats._bar_peak(off)
+
+    n = chroma.shape[1]
+    f = SimpleNamespace(chroma=chroma, slow_fps=20.0, onset_fps=20.0,
+                        onset_perc=np.random.default_rng(5).random(n))
+    act = np.full(n, 0.5)
+    monkeypatch.setattr(netbeats, "PHASE_PERC", 0.0)
+    assert np.allclose(netbeats._half_beat_check(f, act, beats), beats)
+    chosen = netbeats._half_beat_check(f, act, ands)
+    assert np.abs(chosen[:-1] - beats[1:]).max() < 1e-9
+    monkeypatch.setattr(netbeats, "PHASE_BAR", 0.0)
+    assert np.allclose(netbeats._half_beat_check(f, act, beats), ands)
+
+
+def test_bar_peak_reads_the_strongest_phase_of_three_or_four_beats():
+    from musicvid.analysis.netbeats import _bar_peak
+
+    four = np.tile([4.0, 0.0, 0.0, 0.0], 6)
+    assert _bar_peak(four) == pytest.approx(4.0)
+    three = np.tile([0.0, 3.0, 0.0], 8)
+    assert _bar_peak(three) == pytest.approx(3.0)
+    flat = np.full(24, 0.7)
+    assert _bar_peak(flat) == pytest.approx(0.7)
+    short = np.array([5.0, 0.0, 0.0, 0.0, 0.0])  # under two bars of either meter
+    assert _bar_peak(short) == pytest.approx(1.0)
+
+
 def test_chord_changes_set_the_phase_where_the_drums_cannot(monkeypatch):
     """The per-song half-beat check: with an activation that fires equally on beats and
     "and"s and the percussive term set aside, the chord changes alone choose the beats,

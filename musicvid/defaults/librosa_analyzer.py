@@ -28,7 +28,7 @@ class LibrosaAnalyzer(AnalyzerBase):
     frame rate, and scalar descriptors for prompts."""
 
     name = "librosa"
-    version = 11  # part of the analysis cache key: bump when results change
+    version = 12  # part of the analysis cache key: bump when results change
 
     def analyze(self, audio: Path, ctx: StageContext) -> Analysis:
         from ..analysis import analyze_samples, start_warm_up
