@@ -10,13 +10,16 @@ between them (each curve over its deviation, the largest of three frames, as the
 analyzer's half-beat check reads them): a cue that marks the beat is above zero. The
 cues: the fold network's beat and downbeat activation (the network trained without the
 file's fold), the percussive onsets, the chord change (the analyzer's: the turn of the
-chroma from frame to frame), the rise of each pitch class of the frame-normalised chroma
+chroma from frame to frame), that change on the bar phase it is strongest on (the
+analyzer's ``_bar_peak``), the rise of each pitch class of the frame-normalised chroma
 (the analyzer's cue before it), that rise on the bass range only (40-260 Hz) and above it, the low-band and
 broadband flux, and the flux of each of the eight band groups alone and weighted by how
 fast it decays. Prints, per cue, the files it points the wrong way on; then the shipped
-rule (activation + ``PHASE_PERC`` x percussive + ``PHASE_HARM`` x chord change), and a
-learned rule: an L2 logistic regression through the origin on the cue differences, fitted
-on one fold's families and counted on the other's. Only the tuning half is read.
+rule (activation + ``PHASE_PERC`` x percussive + ``PHASE_HARM`` x chord change +
+``PHASE_BAR`` x its bar phase), and a learned rule: an L2 logistic regression through the origin on the cue differences, fitted
+on one fold's families and counted on the other's. Only the tuning half is read;
+``--files .cache/beats-corpus-slow`` reads the slow renders of tuning families
+(``python -m benchmarks.slow_renders``) instead, with the corpus's fold networks.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def chord_spread(chroma: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
 
 def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, float]:
     from musicvid.analysis.beats import _detrend, _max3
-    from musicvid.analysis.netbeats import _harmonic_change, chroma_rise
+    from musicvid.analysis.netbeats import _bar_peak, _harmonic_change, chroma_rise
 
     ref = np.loadtxt(row["beats"], ndmin=1)
     fps = f.onset_fps
@@ -96,6 +99,8 @@ def file_cues(row: dict, f, beat: np.ndarray, down: np.ndarray) -> dict[str, flo
     c = {"act": d(beat), "down act": d(down), "perc": d(_detrend(f.onset_perc, fps))}
     h = _harmonic_change(f)
     c["chords"] = d(h, to_slow) if h is not None else 0.0
+    c["chords bar"] = (_bar_peak(_max3(h, fr * to_slow)) - _bar_peak(_max3(h, half * to_slow))
+                       if h is not None else 0.0)
     r = chroma_rise(f.chroma)
     c["chords rise"] = d(r, to_slow) if r is not None else 0.0
     for k, v in _split_chroma(Path(row["path"])).items():
@@ -131,11 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     from musicvid.analysis import netbeats
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--corpus", type=Path, default=DEFAULT_OUT,
+                   help="the corpus folder (its tuning half and its fold networks)")
+    p.add_argument("--files", type=Path, default=None,
+                   help="read this folder's tuning-family files instead (the slow renders)")
     args = p.parse_args(argv)
-    rows = sorted((r for r in load_index(args.corpus) if r["half"] == "tune"),
+    where = args.files or args.corpus
+    rows = sorted((r for r in load_index(where) if r["half"] == "tune"),
                   key=lambda r: r["id"])
-    feats = tune_features(rows, args.corpus / "tune-features.pkl")
+    feats = tune_features(rows, where / ("features.pkl" if args.files else "tune-features.pkl"))
     cues: dict[str, dict[str, float]] = {}
     fold = {r["id"]: fold_of(r["family"], 2) for r in rows}
     for i in range(2):
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         wrong = [i for i in ids if cues[i][n] < 0]
         print(f"  {n:16s} {len(wrong):3d}")
     shipped = [i for i in ids if cues[i]["act"] + netbeats.PHASE_PERC * cues[i]["perc"]
-               + netbeats.PHASE_HARM * cues[i]["chords"] < 0]
+               + netbeats.PHASE_HARM * cues[i]["chords"]
+               + netbeats.PHASE_BAR * cues[i]["chords bar"] < 0]
     print(f"shipped rule: {len(shipped)} wrong-way: {', '.join(shipped)}")
     x = np.array([[cues[i][n] for n in names] for i in ids])
     k = np.array([fold[i] for i in ids])
