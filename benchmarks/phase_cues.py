@@ -12,12 +12,13 @@ cues: the fold network's beat and downbeat activation (the network trained witho
 file's fold), the percussive onsets, the chord change (the analyzer's: the turn of the
 chroma from frame to frame), that change on the bar phase it is strongest on (the
 analyzer's ``_bar_peak``), the rise of each pitch class of the frame-normalised chroma
-(the analyzer's cue before it), that rise on the bass range only (40-260 Hz) and above it, the low-band and
-broadband flux, and the flux of each of the eight band groups alone and weighted by how
-fast it decays. Prints, per cue, the files it points the wrong way on; then the shipped
-rule (activation + ``PHASE_PERC`` x percussive + ``PHASE_HARM`` x chord change +
-``PHASE_BAR`` x its bar phase), and a learned rule: an L2 logistic regression through the origin on the cue differences, fitted
-on one fold's families and counted on the other's. Only the tuning half is read;
+(the analyzer's cue before it), that rise on the bass range only (40-260 Hz) and above
+it, the low-band and broadband flux, and the flux of each of the eight band groups alone
+and weighted by how fast it decays. Prints, per cue, the files it points the wrong way
+on; then the files on which the shipped rule (the analyzer's own half-beat check, given
+the annotated beats) moves to the half-beats, and a learned rule: an L2 logistic
+regression through the origin on the cue differences, fitted on one fold's families and
+counted on the other's. Only the tuning half is read;
 ``--files .cache/beats-corpus-slow`` reads the slow renders of tuning families
 (``python -m benchmarks.slow_renders``) instead, with the corpus's fold networks.
 """
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                   key=lambda r: r["id"])
     feats = tune_features(rows, where / ("features.pkl" if args.files else "tune-features.pkl"))
     cues: dict[str, dict[str, float]] = {}
+    shipped: list[str] = []
     fold = {r["id"]: fold_of(r["family"], 2) for r in rows}
     for i in range(2):
         weights = fold_weights(args.corpus, i, 2)
@@ -159,15 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                 acts = netbeats.net_activations(f)
                 assert acts is not None
                 cues[r["id"]] = file_cues(r, f, *acts)
+                beats = np.loadtxt(r["beats"], ndmin=1) * f.onset_fps
+                if not np.array_equal(netbeats._half_beat_check(f, acts[0], beats), beats):
+                    shipped.append(r["id"])
     ids = sorted(cues)
     names = list(cues[ids[0]])
     print(f"{len(ids)} tuning files; a cue's wrong-way files (beat - half-beat < 0):")
     for n in names:
         wrong = [i for i in ids if cues[i][n] < 0]
         print(f"  {n:16s} {len(wrong):3d}")
-    shipped = [i for i in ids if cues[i]["act"] + netbeats.PHASE_PERC * cues[i]["perc"]
-               + netbeats.PHASE_HARM * cues[i]["chords"]
-               + netbeats.PHASE_BAR * cues[i]["chords bar"] < 0]
+    shipped.sort()
     print(f"shipped rule: {len(shipped)} wrong-way: {', '.join(shipped)}")
     x = np.array([[cues[i][n] for n in names] for i in ids])
     k = np.array([fold[i] for i in ids])

@@ -51,8 +51,8 @@ PHASE_PERC = 0.5  # weight of the percussive onsets (per their deviation) in the
 PHASE_HARM = 1.0  # weight of the harmonic change (per its deviation) in the phase check
 # (2-fold CV: 1 ... 3 the same, 0.5 worse; 0 puts 6 tuning files on the off-beat)
 PHASE_BAR = 1.0  # weight of the harmonic change at the bar phase it is strongest on
-# (2-fold CV: 0.5 ... 2 the same; cuts 95.7% -> 96.2%, downbeat F 0.812 -> 0.820)
-BAR_METERS = (3, 4)  # the bars it is read over (4 alone: cuts 95.8%; 2, 3, 4 as 3, 4)
+# (2-fold CV: 0.5 ... 2 the same; cuts 95.7% -> 96.2%, downbeat F 0.812 -> 0.820; read
+# over the meter's bars of 3 and 4 beats: over 4 alone cuts 95.8%, over 2, 3, 4 the same)
 TEMPO_PRIOR = 1.0  # weight of the tempo output's log probability per decoded beat
 TEMPO_FLOOR = 1e-3  # the least probability (of the most likely tempo's) the prior gives
 
@@ -375,10 +375,13 @@ def _half_beat_check(f: Features, act: np.ndarray, frames: np.ndarray) -> np.nda
 
 def _bar_peak(v: np.ndarray) -> float:
     """The largest mean of ``v`` (a value per beat) over the beats of one phase of a bar
-    of ``m`` beats, of the meters in ``BAR_METERS`` with two bars or more of beats, or
-    the mean of ``v`` where that is larger."""
+    of ``m`` beats, of the meters :func:`.meter.estimate_meter` chooses from
+    (``meter.METERS``) with two bars or more of beats, or the mean of ``v`` where that is
+    larger."""
+    from .meter import METERS
+
     best = float(np.mean(v))
-    for m in BAR_METERS:
+    for m in METERS:
         if len(v) >= 2 * m:
             best = max(best, max(float(np.mean(v[k::m])) for k in range(m)))
     return best
