@@ -99,8 +99,8 @@ def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np
             loud[j] = float(rms[i:i + k + 1].max())
     loud_db = 20 * np.log10(np.maximum(loud, 1e-6))
     harmonic_weight = float(np.clip(change.std() / 0.05, 0.0, 1.0))
-    accents = (harmonic_weight * _z(change) + _z(at(low)) + 0.5 * _z(at(broad))
-               + _z(loud_db))
+    accents = (harmonic_weight * _z(change) + METER_LOW * _z(at(low))
+               + METER_BROAD * _z(at(broad)) + METER_LOUD * _z(loud_db))
     if METER_TURN and n > 1:
         from .beats import _max3
         from .netbeats import chroma_turn
@@ -111,6 +111,9 @@ def beat_accents(beats: np.ndarray, chroma: np.ndarray, slow_fps: float, low: np
     return accents
 
 
+METER_LOW = 1.0  # weight of the bass/kick onset at each beat in the accents
+METER_BROAD = 0.5  # weight of the broadband onset at each beat in the accents
+METER_LOUD = 1.0  # weight of the loudness just after each beat in the accents
 METER_TURN = 2.0  # weight of the chroma's turn at each beat in the accents
 PHASE_BARS = 2  # the phase: the best position of the fold over this many bars, mod meter
 METER_CUE = 1.0  # weight of the meter cue's fold statistic in choosing 3 or 4 beats a bar
