@@ -79,16 +79,50 @@ def run_fold(rows: list[dict], feats: dict, weights: Path) -> list[dict]:
     return out
 
 
+def run_folds(rows: list[dict], feats: dict, nets: list[Path]) -> list[dict]:
+    """Each row decoded with the fold network that never saw its family (``fold_of``)."""
+    out: list[dict] = []
+    for i, weights in enumerate(nets):
+        out += run_fold([r for r in rows if fold_of(r["family"], len(nets)) == i], feats,
+                        weights)
+    return out
+
+
+def missed(res: list[dict]) -> str:
+    """Files and missed cuts per failure group (octave split into double and half)."""
+    lost: Counter = Counter()
+    files: Counter = Counter()
+    for r in res:
+        g = r["fail"] or "right"
+        if g == "octave":
+            g = "double" if r["bpm"] > r["ref_bpm"] else "half"
+        lost[g] += r["cuts"] - r["cuts_ok"]
+        files[g] += 1
+    return "; ".join(f"{g}: {files[g]} files, {lost[g]} cuts missed" for g in sorted(files))
+
+
+def print_misses(res: list[dict]) -> None:
+    """Each file that misses a cut, worst first."""
+    for r in sorted(res, key=lambda r: r["cuts_ok"] - r["cuts"]):
+        if r["cuts"] > r["cuts_ok"]:
+            print(f"    {r['id']}: {r['ref_bpm']:.0f} -> {r['bpm']:.0f} BPM, F {r['f']:.2f}, "
+                  f"downbeat F {r['down_f']:.2f}, {r['cuts'] - r['cuts_ok']} of "
+                  f"{r['cuts']} cuts off the beat")
+
+
 def summary(res: list[dict]) -> str:
     fails = Counter(r["fail"] for r in res)
     dbl = sum(r["fail"] == "octave" and r["bpm"] > r["ref_bpm"] for r in res)
     c = sum(r["cuts"] for r in res)
     ok = sum(r["cuts_ok"] for r in res)
+    bc = sum(r["bar_cuts"] for r in res)
+    bok = sum(r["bar_cuts_ok"] for r in res)
     return (f"{len(res)} files: F {np.mean([r['f'] for r in res]):.3f}, "
             f"AMLt {np.mean([r['amlt'] for r in res]):.3f}, "
             f"downbeat F {np.mean([r['down_f'] for r in res]):.3f}; "
             f"octave {fails['octave']} ({dbl} double), off-beat {fails['off-beat']}, "
-            f"3:2 {fails['3:2']}, other {fails['other']}; cuts {ok}/{c} ({ok / max(c, 1):.1%})")
+            f"3:2 {fails['3:2']}, other {fails['other']}; cuts {ok}/{c} ({ok / max(c, 1):.1%}), "
+            f"bar cuts on a downbeat {bok}/{bc} ({bok / max(bc, 1):.1%})")
 
 
 def apply_sets(p: argparse.ArgumentParser, sets: list[str]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +34,12 @@ from benchmarks.beat_decode_cv import (  # noqa: E402
     apply_sets,
     decode_options,
     fold_nets,
-    run_fold,
+    missed,
+    print_misses,
+    run_folds,
     summary,
     tune_features,
 )
-from benchmarks.train_beat_net import fold_of  # noqa: E402
 
 DEFAULT_SLOW = ROOT / ".cache" / "beats-corpus-slow"
 TEMPI = (60.0, 80.0)
@@ -59,19 +59,6 @@ def slow_pieces() -> list[corpus.Piece]:
     return out
 
 
-def missed(res: list[dict]) -> str:
-    """Files and missed cuts per failure group (octave split into double and half)."""
-    lost: Counter = Counter()
-    files: Counter = Counter()
-    for r in res:
-        g = r["fail"] or "right"
-        if g == "octave":
-            g = "double" if r["bpm"] > r["ref_bpm"] else "half"
-        lost[g] += r["cuts"] - r["cuts_ok"]
-        files[g] += 1
-    return "; ".join(f"{g}: {files[g]} files, {lost[g]} cuts missed" for g in sorted(files))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", type=Path, default=corpus.DEFAULT_OUT,
@@ -87,17 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
     feats = tune_features(rows, args.out / "features.pkl")
-    res = []
-    for i, w in enumerate(nets):
-        res += run_fold([r for r in rows if fold_of(r["family"], 2) == i], feats, w)
+    res = run_folds(rows, feats, nets)
     print(f"{len(rows) // 2} pieces at {TEMPI[0]:.0f}-{TEMPI[1]:.0f} BPM: {summary(res)}")
     print(missed(res))
     if args.verbose:
-        for r in sorted(res, key=lambda r: r["cuts_ok"] - r["cuts"]):
-            if r["cuts"] > r["cuts_ok"]:
-                print(f"    {r['id']}: {r['ref_bpm']:.0f} -> {r['bpm']:.0f} BPM, F {r['f']:.2f}, "
-                      f"downbeat F {r['down_f']:.2f}, {r['cuts'] - r['cuts_ok']} of "
-                      f"{r['cuts']} cuts off the beat")
+        print_misses(res)
     return 0
 
 

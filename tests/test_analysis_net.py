@@ -252,6 +252,26 @@ def test_extra_grooves_leave_every_test_family_out(tmp_path, monkeypatch):
     assert all(p.half == "tune" and p.lib in extra_grooves.LIBS for p in pieces)
 
 
+def test_side_set_scores_group_missed_cuts_and_count_bar_cuts():
+    """The side sets' report (``benchmarks/slow_renders.py``, ``extra_grooves --score``):
+    missed cuts per failure group, an octave error split by direction, and the bar cuts
+    on a true downbeat summed over the files."""
+    from benchmarks.beat_decode_cv import missed, summary
+
+    def row(fail: str, bpm: float, cuts: int, ok: int, bar: int, bar_ok: int) -> dict:
+        return {"f": 0.5, "amlt": 0.5, "down_f": 0.5, "fail": fail, "bpm": bpm,
+                "ref_bpm": 100.0, "cuts": cuts, "cuts_ok": ok, "bar_cuts": bar,
+                "bar_cuts_ok": bar_ok}
+
+    res = [row("", 100, 10, 9, 3, 3), row("octave", 200, 8, 2, 2, 0),
+           row("octave", 50, 6, 6, 1, 1), row("off-beat", 100, 5, 0, 2, 0)]
+    assert missed(res) == ("double: 1 files, 6 cuts missed; half: 1 files, 0 cuts missed; "
+                           "off-beat: 1 files, 5 cuts missed; right: 1 files, 1 cuts missed")
+    s = summary(res)
+    assert "octave 2 (1 double), off-beat 1" in s
+    assert "cuts 17/29 (58.6%)" in s and "bar cuts on a downbeat 4/8 (50.0%)" in s
+
+
 def test_band_dropout_silences_a_range_of_bands_and_keeps_the_targets(monkeypatch):
     """``BAND_DROP`` (a training experiment): the chosen excerpts lose a contiguous range
     of mel bands (level at its floor, flux zero); chroma and the targets are untouched."""
