@@ -331,6 +331,19 @@ def _effects(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[
     return y.astype(np.float32), fx
 
 
+def render_midi(mid: Path, soundfont: Path, gain: float, wav: Path) -> tuple[np.ndarray, int]:
+    """``mid`` through FluidSynth with ``soundfont`` at ``gain``: (mono float32, rate)."""
+    import soundfile
+
+    # dynamic sample loading: only the presets the song uses are decoded (the .sf3 font
+    # otherwise decompresses every sample on each start)
+    subprocess.run(["fluidsynth", "-ni", "-q", "-o", "synth.dynamic-sample-loading=1",
+                    "-g", f"{gain:.2f}", "-r", str(SR), "-F", str(wav), str(soundfont),
+                    str(mid)], check=True, capture_output=True)
+    y, sr = soundfile.read(str(wav), dtype="float32", always_2d=True)
+    return y.mean(axis=1), sr
+
+
 def build_piece(piece: Piece, out: Path) -> Piece:
     import pretty_midi
     import soundfile
@@ -349,16 +362,8 @@ def build_piece(piece: Piece, out: Path) -> Piece:
         pm.write(str(mid))
         for font, sf in SOUNDFONTS.items():
             rid = f"{piece.id}.{font}"
-            wav = Path(tmp) / f"{font}.wav"
             gain = float(rng.uniform(0.4, 0.8))
-            # dynamic sample loading: only the presets the song uses are decoded (the
-            # .sf3 font otherwise decompresses every sample on each start)
-            subprocess.run(["fluidsynth", "-ni", "-q", "-o", "synth.dynamic-sample-loading=1",
-                            "-g", f"{gain:.2f}", "-r", str(SR),
-                            "-F", str(wav), str(sf), str(mid)], check=True,
-                           capture_output=True)
-            y, sr = soundfile.read(str(wav), dtype="float32", always_2d=True)
-            y = y.mean(axis=1)
+            y, sr = render_midi(mid, sf, gain, Path(tmp) / f"{font}.wav")
             y, fx = _effects(y.astype(np.float64), rng)
             dur = len(y) / sr
             beats, downbeats = _grid(pm, piece.meter, min(dur, pm.get_end_time()), piece.sub)

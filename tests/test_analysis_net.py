@@ -296,3 +296,48 @@ def test_band_dropout_silences_a_range_of_bands_and_keeps_the_targets(monkeypatc
         np.testing.assert_array_equal(xe[16 + keep], pe[16 + keep])
         np.testing.assert_array_equal(xe[32:], pe[32:])
         assert not np.any(np.all(pe[:16] == -1.0, axis=1))  # off: nothing silenced
+
+
+def test_freedoom_reads_midi_lumps_and_keeps_only_notation_that_can_be_ground_truth(tmp_path):
+    """``benchmarks/freedoom.py``: the music lumps of a WAD that are MIDI files are read
+    out (others not); a piece whose notes sit on its beat grid is kept with its beats and
+    bars, one played in free time against its tempo map is left out, with the reason."""
+    import io
+    import struct
+
+    import pretty_midi
+    import pytest
+
+    from benchmarks import freedoom
+
+    def song(jitter: float) -> bytes:
+        pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+        inst = pretty_midi.Instrument(0)
+        rng = np.random.default_rng(1)
+        for k in range(80):  # eighth notes at 120 BPM, 20 s
+            t = k * 0.25 + (rng.uniform(-jitter, jitter) if k else 0.0)
+            inst.notes.append(pretty_midi.Note(90, 60 + k % 5, max(t, 0.0), max(t, 0.0) + 0.2))
+        pm.instruments.append(inst)
+        buf = io.BytesIO()
+        pm.write(buf)
+        return buf.getvalue()
+
+    lumps = [(b"D_GRID", song(0.0)), (b"D_FREE", song(0.1)), (b"D_MUSX", b"MUS\x1a....")]
+    body, dirs = b"", b""
+    for name, data in lumps:
+        dirs += struct.pack("<ii8s", 12 + len(body), len(data), name)
+        body += data
+    wad = tmp_path / "t.wad"
+    wad.write_bytes(b"IWAD" + struct.pack("<ii", len(lumps), 12 + len(body)) + body + dirs)
+    got = freedoom.midi_lumps(wad)
+    assert set(got) == {"grid", "free"}  # the MUS lump is not a MIDI file
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(got["grid"]))
+    beats, downs, meter, why = freedoom.ground_truth(pm, 60.0)
+    assert why == "" and meter == 4
+    assert len(beats) >= freedoom.MIN_BEATS
+    assert np.allclose(np.diff(beats), 0.5, atol=1e-6) and np.allclose(downs, beats[::4])
+    _, _, _, why = freedoom.ground_truth(pretty_midi.PrettyMIDI(io.BytesIO(got["free"])), 60.0)
+    assert "on the grid" in why
+    (tmp_path / "bad.wad").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a WAD"):
+        freedoom.midi_lumps(tmp_path / "bad.wad")
