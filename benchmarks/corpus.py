@@ -344,7 +344,9 @@ def render_midi(mid: Path, soundfont: Path, gain: float, wav: Path) -> tuple[np.
     return y.mean(axis=1), sr
 
 
-def build_piece(piece: Piece, out: Path) -> Piece:
+def build_piece(piece: Piece, out: Path, fonts: dict[str, Path] | None = None) -> Piece:
+    """``piece`` rendered into ``out`` through each of ``fonts`` (name -> soundfont file;
+    the corpus's two, ``SOUNDFONTS``, by default)."""
     import pretty_midi
     import soundfile
 
@@ -360,7 +362,7 @@ def build_piece(piece: Piece, out: Path) -> Piece:
         pm = pretty_midi.PrettyMIDI(str(mid))
         _dress(pm, piece, rng)
         pm.write(str(mid))
-        for font, sf in SOUNDFONTS.items():
+        for font, sf in (fonts or SOUNDFONTS).items():
             rid = f"{piece.id}.{font}"
             gain = float(rng.uniform(0.4, 0.8))
             y, sr = render_midi(mid, sf, gain, Path(tmp) / f"{font}.wav")
@@ -377,23 +379,25 @@ def build_piece(piece: Piece, out: Path) -> Piece:
     return piece
 
 
-def _build(args: tuple[Piece, Path]) -> Piece | str:
-    piece, out = args
+def _build(args: tuple) -> Piece | str:
+    piece, out, *fonts = args
     try:
         os.nice(5)
     except OSError:
         pass
     try:
-        return build_piece(piece, out)
+        return build_piece(piece, out, *fonts)
     except Exception as exc:  # noqa: BLE001 - one bad groove file must not stop the corpus
         return f"{piece.id}: {exc}"
 
 
-def build_missing(pieces: list[Piece], out: Path, jobs: int) -> int:
+def build_missing(pieces: list[Piece], out: Path, jobs: int,
+                  fonts: dict[str, Path] | None = None) -> int:
     """Build into ``out`` each of ``pieces`` without its record there yet (a side set of
-    pieces: slow renders, extra grooves); returns how many failed, each printed."""
+    pieces: slow renders, extra grooves, other soundfonts), through ``fonts`` (as
+    :func:`build_piece`); returns how many failed, each printed."""
     out.mkdir(parents=True, exist_ok=True)
-    todo = [(p, out) for p in pieces if not (out / f"{p.id}.json").exists()]
+    todo = [(p, out, fonts) for p in pieces if not (out / f"{p.id}.json").exists()]
     failed = 0
     with ProcessPoolExecutor(max(1, jobs)) as ex:
         for r in ex.map(_build, todo):

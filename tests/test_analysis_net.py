@@ -341,3 +341,22 @@ def test_freedoom_reads_midi_lumps_and_keeps_only_notation_that_can_be_ground_tr
     (tmp_path / "bad.wad").write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a WAD"):
         freedoom.midi_lumps(tmp_path / "bad.wad")
+
+
+def test_other_fonts_render_the_tuning_pieces_through_fonts_the_corpus_lacks(monkeypatch, tmp_path):
+    """``benchmarks/other_fonts.py``: only tuning pieces, every one of them, through two
+    soundfonts other than the corpus's (so no render id meets a corpus render's), the
+    fonts handed on to each piece's build."""
+    from benchmarks import corpus, other_fonts
+
+    plan = corpus.plan_corpus()
+    pieces = other_fonts.font_pieces()
+    assert pieces and {p.half for p in pieces} == {"tune"}
+    assert {p.id for p in pieces} == {p.id for p in plan if p.half == "tune"}
+    assert len(other_fonts.FONTS) == 2 and not set(other_fonts.FONTS) & set(corpus.SOUNDFONTS)
+    seen = []
+    monkeypatch.setattr(corpus, "build_piece",
+                        lambda piece, out, fonts=None: seen.append((piece.id, fonts)) or piece)
+    assert corpus._build((pieces[0], tmp_path, other_fonts.FONTS)) is pieces[0]
+    assert corpus._build((pieces[1], tmp_path)) is pieces[1]
+    assert seen == [(pieces[0].id, other_fonts.FONTS), (pieces[1].id, None)]
