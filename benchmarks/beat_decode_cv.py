@@ -156,6 +156,46 @@ def fold_nets(p: argparse.ArgumentParser, corpus: Path, k: int, tag: str) -> lis
     return nets
 
 
+def side_set_main(argv: list[str] | None, description: str, default_out: Path,
+                  build, groups) -> int:
+    """The command of a side set built like the corpus (``extra_grooves``, ``other_fonts``):
+    ``build(out, jobs)`` makes what is missing under ``--out`` and returns how many pieces
+    failed; ``--score`` then decodes every render with the fold network that never saw its
+    family and prints the whole set, each of ``groups(rows)`` (name -> render ids) and the
+    missed cuts per failure group (``--verbose``: each file that misses one)."""
+    from benchmarks import corpus
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", type=Path, default=default_out)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--score", action="store_true",
+                   help="decode the renders with the fold networks and print the scores")
+    p.add_argument("--corpus", type=Path, default=corpus.DEFAULT_OUT,
+                   help="the corpus folder (where the fold networks are)")
+    p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
+    decode_options(p)
+    args = p.parse_args(argv)
+    apply_sets(p, args.set)
+    nets = fold_nets(p, args.corpus, 2, args.tag) if args.score else []
+    failed = build(args.out, args.jobs)
+    rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
+    fams = sorted({r["family"] for r in rows})
+    print(f"{len(rows)} files of {len(fams)} families in {args.out}: {', '.join(fams)}; "
+          f"{failed} failed")
+    if not args.score:
+        return 0
+    if failed:
+        return 1
+    res = run_folds(rows, tune_features(rows, args.out / "features.pkl"), nets)
+    print(f"all: {summary(res)}")
+    for name, ids in groups(rows).items():
+        print(f"{name}: {summary([r for r in res if r['id'] in ids])}")
+    print(missed(res))
+    if args.verbose:
+        print_misses(res)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_OUT)

@@ -25,7 +25,6 @@ pieces carry the corpus's melody), ``pflib`` and ``alexis`` have a band.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -34,16 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
-from benchmarks.beat_decode_cv import (  # noqa: E402
-    apply_sets,
-    decode_options,
-    fold_nets,
-    missed,
-    print_misses,
-    run_folds,
-    summary,
-    tune_features,
-)
+from benchmarks.beat_decode_cv import side_set_main  # noqa: E402
 
 DEFAULT_EXTRA = ROOT / ".cache" / "beats-corpus-extra"
 LIBS = ("zoom", "pflib", "alexis")
@@ -74,38 +64,17 @@ def extra_pieces() -> list[corpus.Piece]:
     return corpus.plan_corpus(LIBS, extra_halves(main))
 
 
+def _kinds(rows: list[dict]) -> dict[str, set[str]]:
+    """Drums alone (zoom) and with a band (the other libraries): their render ids."""
+    return {kind: {r["id"] for r in rows if r["lib"] in libs}
+            for kind, libs in (("drums alone (zoom)", {"zoom"}),
+                               ("with a band (pflib, alexis)", set(LIBS) - {"zoom"}))}
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_EXTRA)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--score", action="store_true",
-                   help="decode the pieces with the fold networks and print the scores")
-    p.add_argument("--corpus", type=Path, default=corpus.DEFAULT_OUT,
-                   help="the corpus folder (where the fold networks are)")
-    p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
-    decode_options(p)
-    args = p.parse_args(argv)
-    apply_sets(p, args.set)
-    nets = fold_nets(p, args.corpus, 2, args.tag) if args.score else []
-    failed = corpus.build_missing(extra_pieces(), args.out, args.jobs)
-    rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
-    fams = sorted({r["family"] for r in rows})
-    print(f"{len(rows)} files of {len(fams)} families in {args.out}: {', '.join(fams)}; "
-          f"{failed} failed")
-    if not args.score:
-        return 0
-    if failed:
-        return 1
-    res = run_folds(rows, tune_features(rows, args.out / "features.pkl"), nets)
-    print(f"all: {summary(res)}")
-    for kind, libs in (("drums alone (zoom)", {"zoom"}), ("with a band (pflib, alexis)",
-                                                         set(LIBS) - {"zoom"})):
-        ids = {r["id"] for r in rows if r["lib"] in libs}
-        print(f"{kind}: {summary([r for r in res if r['id'] in ids])}")
-    print(missed(res))
-    if args.verbose:
-        print_misses(res)
-    return 0
+    return side_set_main(argv, __doc__.split("\n")[0], DEFAULT_EXTRA,
+                         lambda out, jobs: corpus.build_missing(extra_pieces(), out, jobs),
+                         _kinds)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ these renders beside the corpus (each family stays in its fold).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,16 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
-from benchmarks.beat_decode_cv import (  # noqa: E402
-    apply_sets,
-    decode_options,
-    fold_nets,
-    missed,
-    print_misses,
-    run_folds,
-    summary,
-    tune_features,
-)
+from benchmarks.beat_decode_cv import side_set_main  # noqa: E402
 
 DEFAULT_FONTS = ROOT / ".cache" / "beats-corpus-fonts"
 FONTS = {
@@ -52,38 +42,21 @@ def font_pieces() -> list[corpus.Piece]:
     return [p for p in corpus.plan_corpus() if p.half == "tune"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_FONTS)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--score", action="store_true",
-                   help="decode the renders with the fold networks and print the scores")
-    p.add_argument("--corpus", type=Path, default=corpus.DEFAULT_OUT,
-                   help="the corpus folder (where the fold networks are)")
-    p.add_argument("--verbose", action="store_true", help="print each file that misses a cut")
-    decode_options(p)
-    args = p.parse_args(argv)
-    apply_sets(p, args.set)
+def _build(out: Path, jobs: int) -> int:
     missing = [str(sf) for sf in FONTS.values() if not sf.exists()]
     if missing:
-        p.error(f"soundfont not found: {', '.join(missing)} "
-                "(apt-get install timgm6mb-soundfont opl3-soundfont)")
-    nets = fold_nets(p, args.corpus, 2, args.tag) if args.score else []
-    failed = corpus.build_missing(font_pieces(), args.out, args.jobs, FONTS)
-    rows = sorted(corpus.load_index(args.out), key=lambda r: r["id"])
-    print(f"{len(rows)} files in {args.out}; {failed} failed")
-    if not args.score:
-        return 0
-    if failed:
-        return 1
-    res = run_folds(rows, tune_features(rows, args.out / "features.pkl"), nets)
-    print(f"all: {summary(res)}")
-    for font in FONTS:
-        print(f"{font}: {summary([r for r in res if r['id'].endswith('.' + font)])}")
-    print(missed(res))
-    if args.verbose:
-        print_misses(res)
-    return 0
+        raise SystemExit(f"soundfont not found: {', '.join(missing)} "
+                         "(apt-get install timgm6mb-soundfont opl3-soundfont)")
+    return corpus.build_missing(font_pieces(), out, jobs, FONTS)
+
+
+def _fonts(rows: list[dict]) -> dict[str, set[str]]:
+    """Each soundfont's render ids."""
+    return {font: {r["id"] for r in rows if r["id"].endswith(f".{font}")} for font in FONTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return side_set_main(argv, __doc__.split("\n")[0], DEFAULT_FONTS, _build, _fonts)
 
 
 if __name__ == "__main__":
