@@ -52,7 +52,7 @@ def _build(out: Path, jobs: int) -> int:
 
 def _fonts(rows: list[dict]) -> dict[str, set[str]]:
     """Each soundfont's render ids."""
-    return {font: {r["id"] for r in rows if r["id"].endswith(f".{font}")} for font in FONTS}
+    return {font: {r["id"] for r in rows if r["soundfont"] == font} for font in FONTS}
 
 
 def main(argv: list[str] | None = None) -> int:
